@@ -1,0 +1,35 @@
+# Two commands do everything: `make run` (install, index the seeds, serve the chat) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test chromium eval bench
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+indexes/seeds/manifest.json: | $(INSTALLED)
+	$(BIN)/qa index seeds --out indexes/seeds
+
+run: $(INSTALLED) indexes/seeds/manifest.json
+	$(BIN)/qa serve --index indexes/seeds --host 127.0.0.1 --port 7860
+
+# Debian's Chromium drives the browser tests (Playwright uses it; it downloads no browser of its own).
+chromium:
+	@[ -x /usr/bin/chromium ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
+
+test: $(INSTALLED) chromium
+	$(BIN)/python -m pytest
+
+eval: $(INSTALLED) indexes/seeds/manifest.json
+	$(BIN)/qa eval --index indexes/seeds --gold eval/gold.jsonl --out eval/reports/latest
+
+bench: $(INSTALLED) indexes/seeds/manifest.json
+	$(BIN)/python eval/bench.py

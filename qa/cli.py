@@ -1,0 +1,189 @@
+"""`qa index | add | remove | docs | ask | eval | serve | train-reader`: parse arguments, call the library, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from qa.errors import DocqaError, InputError
+
+
+def _config(args):
+    from qa.config import Config
+
+    changes = {k: v for k, v in (("embedder", args.embedder), ("reader", args.reader)) if v}
+    return Config(**changes)
+
+
+def _print_report(report, index_dir: str) -> None:
+    for info in report.added:
+        print(f"added {info.id}: {info.title!r} ({info.chars} chars, {info.passages} passages)")
+    for doc_id in report.removed:
+        print(f"removed {doc_id}")
+    for failure in report.skipped:
+        print(f"skipped {failure.path}: {failure.reason}", file=sys.stderr)
+
+
+def cmd_index(args) -> int:
+    from qa.assistant import Assistant
+
+    assistant = Assistant.build(args.sources, args.out, _config(args), show_progress=not args.quiet)
+    _print_report(assistant.report, args.out)
+    print(f"indexed {len(assistant.index.documents)} documents, {len(assistant.index.passages)} passages "
+          f"({assistant.index.settings.factory}) into {args.out}")
+    return 0
+
+
+def cmd_add(args) -> int:
+    from qa.assistant import Assistant
+
+    report = Assistant.load(args.index, _config(args)).add(args.sources, show_progress=not args.quiet)
+    _print_report(report, args.index)
+    return 0 if report.added or not report.skipped else 2
+
+
+def cmd_remove(args) -> int:
+    from qa.assistant import Assistant
+
+    _print_report(Assistant.load(args.index, _config(args)).remove(args.doc_id), args.index)
+    return 0
+
+
+def cmd_docs(args) -> int:
+    from qa.assistant import Assistant
+
+    for info in Assistant.load(args.index, _config(args)).documents():
+        print(f"{info.id}\t{info.chars} chars\t{info.passages} passages\t{info.title}")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from qa.assistant import Assistant
+
+    answer = Assistant.load(args.index, _config(args)).ask(args.question, top_k=args.top_k, mode=args.mode,
+                                                          threshold=args.threshold)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return 0
+    if answer.abstained:
+        print(f"No answer in the documents ({answer.reason}).")
+        for hit in answer.passages[:3]:
+            print(f"  closest passage: [{hit.passage.doc_id} {hit.passage.start}-{hit.passage.end}] "
+                  f"{hit.passage.text[:160]}...")
+        return 0
+    print(f"{answer.text}  (confidence {answer.score:.2f})")
+    for n, c in enumerate(answer.citations, start=1):
+        page = f", page {c.page}" if c.page else ""
+        print(f"  [{n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}{page}): {c.sentence}")
+    return 0
+
+
+def cmd_train_reader(args) -> int:
+    from pathlib import Path
+
+    from qa.training.train import TrainSettings, plot_curve, train_reader
+
+    settings = TrainSettings(data=args.data, base=args.base or TrainSettings().base, epochs=args.epochs,
+                             learning_rate=args.lr, batch_size=args.batch_size, max_length=args.max_length,
+                             stride=args.stride, negatives=args.negatives, dev_fraction=args.dev_fraction,
+                             seed=args.seed, bf16=not args.no_bf16, curve=tuple(float(x) for x in args.curve.split(",")),
+                             max_examples=args.max_examples)
+    record = train_reader(settings, args.out, command="qa " + " ".join(sys.argv[1:]), progress=not args.quiet)
+    report = Path(args.report)
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "reader_dev.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    plot_curve(record, report / "reader_learning_curve.png")
+    dev = record["dev"]
+    print(f"reader written to {args.out}: dev EM {dev['exact_match']:.1f}, F1 {dev['f1']:.1f}, "
+          f"no-answer accuracy {dev['no_answer_accuracy']:.1f} on {dev['questions']} questions, "
+          f"threshold {dev['threshold']:.3f}; report in {report}")
+    return 0
+
+
+TRAIN_RECIPE = """Fine-tune an encoder as an extractive question-answering model (start/end logits over token windows,
+SQuAD-2 no-answer at the CLS position) on SQuAD-2 JSON files. The passages are split into train and dev
+(dev passages are never trained on). For the learning curve, a model is trained on each share of the training
+passages given by --curve and scored on dev; the one trained on all of them is written to --out as fp16
+safetensors with its fast tokenizer, and its abstention threshold (best dev F1 over answerable and
+unanswerable questions) is stored with the recipe and scores in docqa_reader.json. Fixed seeds; CPU is enough."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Question answering over your documents, with citations.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    models = argparse.ArgumentParser(add_help=False)
+    models.add_argument("--embedder", help="sentence-transformers model folder or hub id (default: all-MiniLM-L6-v2)")
+    models.add_argument("--reader", help="question-answering model folder or hub id (default: the shipped reader)")
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("index", parents=[models, quiet], help="index documents (files or folders) into a new index")
+    p.add_argument("sources", nargs="+", metavar="SRC", help=".txt, .md, .html or .pdf files, or folders of them")
+    p.add_argument("--out", required=True, metavar="DIR", help="index folder to write (replaced atomically)")
+    p.set_defaults(run=cmd_index)
+
+    p = sub.add_parser("add", parents=[models, quiet], help="add documents to an existing index")
+    p.add_argument("sources", nargs="+", metavar="SRC")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_add)
+
+    p = sub.add_parser("remove", parents=[models], help="remove a document from an index")
+    p.add_argument("doc_id")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_remove)
+
+    p = sub.add_parser("docs", parents=[models], help="list the documents of an index")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_docs)
+
+    p = sub.add_parser("ask", parents=[models], help="answer a question from an index")
+    p.add_argument("question")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--top-k", type=int, default=None, help="passages to read (default 5)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None, help="retriever (default hybrid)")
+    p.add_argument("--threshold", type=float, default=None, help="abstain under this score (default: calibrated)")
+    p.set_defaults(run=cmd_ask)
+
+    p = sub.add_parser("train-reader", parents=[quiet], help="train the extractive reader on SQuAD-2 data",
+                       description=TRAIN_RECIPE)
+    p.add_argument("--data", nargs="+", default=["training/data"], help="SQuAD-2 JSON files or folders")
+    p.add_argument("--out", default="qa/models/reader", help="model folder to write (default: the shipped reader)")
+    p.add_argument("--report", default="eval/reports/reader", help="folder for dev scores and the learning curve")
+    p.add_argument("--base", help="encoder to start from (default: the MiniLM of all-MiniLM-L6-v2)")
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (linear warm-up and decay)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=256, help="tokens per window")
+    p.add_argument("--stride", type=int, default=96, help="tokens shared by consecutive windows")
+    p.add_argument("--negatives", type=float, default=0.5,
+                   help="share of answerable questions also shown with a wrong passage as unanswerable")
+    p.add_argument("--dev-fraction", type=float, default=0.12, help="share of passages held out for dev")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--no-bf16", action="store_true", help="train in float32 (bf16 autocast is ~1.5x faster on CPU)")
+    p.add_argument("--curve", default="0.25,0.5,1", help="shares of training passages for the learning curve")
+    p.add_argument("--max-examples", type=int, default=None, help="use only the first N questions (smoke tests)")
+    p.set_defaults(run=cmd_train_reader)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 2
+    except DocqaError as exc:
+        print(f"qa: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
