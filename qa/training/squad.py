@@ -1,0 +1,65 @@
+"""SQuAD-2 JSON training data: load, split by passage, add negative passages."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class QAExample:
+    """One question over one passage; `answer` None when the passage does not answer it."""
+
+    id: str
+    question: str
+    context: str
+    answer: str | None
+    answer_start: int | None
+
+
+def load_squad(paths: list[str | Path]) -> list[QAExample]:
+    """Every question of the SQuAD-2 files (or folders of *.json files) in `paths`."""
+    files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+    examples = []
+    for path in files:
+        for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    answers = [] if qa.get("is_impossible") else qa["answers"]
+                    first = answers[0] if answers else None
+                    examples.append(QAExample(qa["id"], qa["question"], paragraph["context"],
+                                              first["text"] if first else None, first["answer_start"] if first else None))
+    return examples
+
+
+def split_by_passage(examples: list[QAExample], dev_fraction: float, seed: int) -> tuple[list[QAExample], list[QAExample]]:
+    """(train, dev) with every passage on one side only, so dev measures reading unseen text."""
+    contexts = sorted({e.context for e in examples})
+    random.Random(seed).shuffle(contexts)
+    dev_contexts = set(contexts[:round(len(contexts) * dev_fraction)])
+    return [e for e in examples if e.context not in dev_contexts], [e for e in examples if e.context in dev_contexts]
+
+
+def subset_by_passage(examples: list[QAExample], fraction: float, seed: int) -> list[QAExample]:
+    """The questions of a random `fraction` of the passages."""
+    contexts = sorted({e.context for e in examples})
+    random.Random(seed).shuffle(contexts)
+    keep = set(contexts[:max(1, round(len(contexts) * fraction))])
+    return [e for e in examples if e.context in keep]
+
+
+def with_negative_passages(examples: list[QAExample], rate: float, seed: int) -> list[QAExample]:
+    """Add, for a `rate` share of answerable questions, the same question over another passage as unanswerable:
+    the reader then learns to score a span low when the retrieved passage is the wrong one."""
+    rng = random.Random(seed)
+    contexts = sorted({e.context for e in examples})
+    negatives = []
+    for e in examples:
+        if e.answer is not None and len(contexts) > 1 and rng.random() < rate:
+            other = rng.choice(contexts)
+            while other == e.context:
+                other = rng.choice(contexts)
+            negatives.append(replace(e, id=f"{e.id}-neg", context=other, answer=None, answer_start=None))
+    return examples + negatives

@@ -1,0 +1,196 @@
+"""Fine-tune an encoder into the extractive reader, score it on held-out passages and calibrate abstention."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qa.config import default_embedder
+from qa.metrics import best_threshold, exact_match, f1_score
+from qa.passages import Passage
+from qa.reader import CALIBRATION_FILE, Reader
+from qa.training.features import encode_examples
+from qa.training.squad import QAExample, load_squad, split_by_passage, subset_by_passage, with_negative_passages
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The whole recipe; recorded next to the weights."""
+
+    data: list[str] = field(default_factory=lambda: ["training/data"])
+    base: str = field(default_factory=default_embedder)
+    epochs: float = 2.0
+    learning_rate: float = 1e-4
+    batch_size: int = 16
+    max_length: int = 256
+    stride: int = 96
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    negatives: float = 0.5
+    dev_fraction: float = 0.12
+    seed: int = 13
+    bf16: bool = True
+    curve: tuple[float, ...] = (1.0,)
+    max_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class DevScores:
+    """Reader-only scores on the dev split at the calibrated threshold (percentages, as SQuAD reports)."""
+
+    questions: int
+    exact_match: float
+    f1: float
+    has_answer_f1: float
+    no_answer_accuracy: float
+    threshold: float
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def fine_tune(settings: TrainSettings, examples: list[QAExample], out: Path, progress: bool = True) -> None:
+    """Train `settings.base` with a fresh QA head on `examples`; write an fp16 model folder with its tokenizer."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    _seed_everything(settings.seed)
+    tokenizer = AutoTokenizer.from_pretrained(settings.base)
+    model = AutoModelForQuestionAnswering.from_pretrained(settings.base, dtype=torch.float32)
+    features = encode_examples(tokenizer, with_negative_passages(examples, settings.negatives, settings.seed),
+                               settings.max_length, settings.stride)
+    steps_per_epoch = math.ceil(len(features) / settings.batch_size)
+    total = max(1, round(steps_per_epoch * settings.epochs))
+    decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
+    no_decay = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=settings.learning_rate)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total), total)
+    rng = random.Random(settings.seed)
+    model.train()
+    bar = tqdm(total=total, desc=f"training on {len(examples)} questions", disable=not progress)
+    step = 0
+    while step < total:
+        order = list(range(len(features)))
+        rng.shuffle(order)
+        for i in range(0, len(order), settings.batch_size):
+            if step >= total:
+                break
+            batch = tokenizer.pad([features[j] for j in order[i:i + settings.batch_size]], return_tensors="pt")
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    model.eval()
+    model.half().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def evaluate_reader(reader: Reader, examples: list[QAExample], progress: bool = False) -> DevScores:
+    """Score the reader's best span per question, abstaining under the threshold that maximises F1."""
+    from tqdm.auto import tqdm
+
+    scores, predictions = [], []
+    for e in tqdm(examples, desc="scoring dev", disable=not progress):
+        spans = reader.read(e.question, [Passage("dev", 0, len(e.context), e.context)])
+        scores.append(spans[0].score if spans else 0.0)
+        predictions.append(spans[0].text if spans else None)
+    answers = [[e.answer] if e.answer is not None else [] for e in examples]
+    answerable = [bool(a) for a in answers]
+    f1s = [f1_score(p, a) if a else 0.0 for p, a in zip(predictions, answers)]
+    threshold, f1 = best_threshold(scores, f1s, answerable)
+    final = [p if s >= threshold else None for p, s in zip(predictions, scores)]
+    n_has = max(sum(answerable), 1)
+    n_no = max(len(examples) - sum(answerable), 1)
+    return DevScores(
+        questions=len(examples),
+        exact_match=100 * sum(exact_match(p, a) for p, a in zip(final, answers)) / max(len(examples), 1),
+        f1=100 * f1,
+        has_answer_f1=100 * sum(f1_score(p, a) for p, a, ok in zip(final, answers, answerable) if ok) / n_has,
+        no_answer_accuracy=100 * sum(p is None for p, ok in zip(final, answerable) if not ok) / n_no,
+        threshold=threshold,
+    )
+
+
+def train_reader(settings: TrainSettings, out: str | Path, command: str = "", progress: bool = True) -> dict:
+    """Train on growing shares of the training passages (the learning curve), keep the model trained on all of
+    them in `out`, calibrate its threshold on dev, and record recipe and scores in `out/docqa_reader.json`."""
+    out = Path(out)
+    examples = load_squad(settings.data)
+    if settings.max_examples:
+        examples = examples[:settings.max_examples]
+    train, dev = split_by_passage(examples, settings.dev_fraction, settings.seed)
+    started = time.time()
+    curve = []
+    scratch = Path(tempfile.mkdtemp(prefix="docqa-reader-"))
+    try:
+        for fraction in sorted(set(settings.curve) | {1.0}):
+            subset = subset_by_passage(train, fraction, settings.seed)
+            folder = scratch / f"share-{fraction:g}"
+            fine_tune(settings, subset, folder, progress)
+            scores = evaluate_reader(Reader(str(folder), max_length=settings.max_length, stride=settings.stride), dev)
+            curve.append({"share": fraction, "train_questions": len(subset),
+                          "train_passages": len({e.context for e in subset}), **asdict(scores)})
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(folder, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    record = {
+        "threshold": scores.threshold,
+        "dev": asdict(scores),
+        "curve": curve,
+        "settings": {**asdict(settings), "base": Path(settings.base).name if Path(settings.base).exists() else settings.base},
+        "data": {"questions": len(examples), "train_questions": len(train), "dev_questions": len(dev),
+                 "passages": len({e.context for e in examples}), "dev_passages": len({e.context for e in dev})},
+        "command": command,
+        "train_seconds": round(time.time() - started, 1),
+        "trained": time.strftime("%Y-%m-%d"),
+    }
+    (out / CALIBRATION_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+def plot_curve(record: dict, path: Path) -> None:
+    """Dev F1, EM and no-answer accuracy against the number of training questions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = record["curve"]
+    x = [c["train_questions"] for c in curve]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (("f1", "F1"), ("exact_match", "EM"), ("no_answer_accuracy", "no-answer accuracy")):
+        ax.plot(x, [c[key] for c in curve], marker="o", label=label)
+    ax.set_xlabel("training questions")
+    ax.set_ylabel("dev score (%)")
+    ax.set_title(f"Reader on {record['data']['dev_questions']} dev questions (unseen passages)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
