@@ -149,7 +149,9 @@ class Assistant:
 
     def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The passages the reader will read for this question."""
-        question = self.check_question(question)
+        return self._retrieve(self.check_question(question), top_k, mode)
+
+    def _retrieve(self, question: str, top_k: int | None, mode: str | None) -> list[Hit]:
         return retrieve(self.index, self.embedder.encode([question])[0], question, top_k or self.config.top_k,
                         mode or self.config.retriever, self.config.rrf_k)
 
@@ -157,7 +159,7 @@ class Assistant:
             threshold: float | None = None) -> Answer:
         """Answer from the documents with a cited span, or abstain saying why."""
         question = self.check_question(question)
-        hits = self.retrieve(question, top_k, mode)
+        hits = self._retrieve(question, top_k, mode)
         if threshold is None:
             threshold = self.config.abstain_threshold
         if threshold is None:

@@ -90,11 +90,15 @@ def cmd_train_reader(args) -> int:
                              stride=args.stride, negatives=args.negatives, dev_fraction=args.dev_fraction,
                              seed=args.seed, bf16=not args.no_bf16, curve=tuple(float(x) for x in args.curve.split(",")),
                              max_examples=args.max_examples)
-    record = train_reader(settings, args.out, command="qa " + " ".join(sys.argv[1:]), progress=not args.quiet)
     report = Path(args.report)
     report.mkdir(parents=True, exist_ok=True)
-    (report / "reader_dev.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-    plot_curve(record, report / "reader_learning_curve.png")
+
+    def write_report(record: dict) -> None:
+        (report / "reader_dev.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        plot_curve(record, report / "reader_learning_curve.png")
+
+    record = train_reader(settings, args.out, command="qa " + " ".join(sys.argv[1:]), progress=not args.quiet,
+                          on_record=write_report)
     dev = record["dev"]
     print(f"reader written to {args.out}: dev EM {dev['exact_match']:.1f}, F1 {dev['f1']:.1f}, "
           f"no-answer accuracy {dev['no_answer_accuracy']:.1f} on {dev['questions']} questions, "
@@ -153,12 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="qa/models/reader", help="model folder to write (default: the shipped reader)")
     p.add_argument("--report", default="eval/reports/reader", help="folder for dev scores and the learning curve")
     p.add_argument("--base", help="encoder to start from (default: the MiniLM of all-MiniLM-L6-v2)")
-    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (linear warm-up and decay)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=256, help="tokens per window")
     p.add_argument("--stride", type=int, default=96, help="tokens shared by consecutive windows")
-    p.add_argument("--negatives", type=float, default=0.5,
+    p.add_argument("--negatives", type=float, default=0.3,
                    help="share of answerable questions also shown with a wrong passage as unanswerable")
     p.add_argument("--dev-fraction", type=float, default=0.12, help="share of passages held out for dev")
     p.add_argument("--seed", type=int, default=13)

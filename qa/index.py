@@ -240,6 +240,7 @@ def save_index(index: PassageIndex, folder: str | Path) -> None:
     versions = _versions_dir(folder)
     versions.mkdir(parents=True, exist_ok=True)
     new = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=versions))
+    new.chmod(0o755)
     try:
         index.write_files(new)
         for path in new.rglob("*"):

@@ -25,14 +25,14 @@ class TrainSettings:
 
     data: list[str] = field(default_factory=lambda: ["training/data"])
     base: str = field(default_factory=default_embedder)
-    epochs: float = 2.0
+    epochs: float = 3.0
     learning_rate: float = 1e-4
     batch_size: int = 16
     max_length: int = 256
     stride: int = 96
     warmup: float = 0.1
     weight_decay: float = 0.01
-    negatives: float = 0.5
+    negatives: float = 0.3
     dev_fraction: float = 0.12
     seed: int = 13
     bf16: bool = True
@@ -135,42 +135,42 @@ def evaluate_reader(reader: Reader, examples: list[QAExample], progress: bool = 
     )
 
 
-def train_reader(settings: TrainSettings, out: str | Path, command: str = "", progress: bool = True) -> dict:
-    """Train on growing shares of the training passages (the learning curve), keep the model trained on all of
-    them in `out`, calibrate its threshold on dev, and record recipe and scores in `out/docqa_reader.json`."""
+def train_reader(settings: TrainSettings, out: str | Path, command: str = "", progress: bool = True,
+                 on_record=None) -> dict:
+    """Train on all training passages, calibrate the threshold on dev and write the model to `out` with its
+    recipe and scores in `out/docqa_reader.json`; then train on the smaller shares of `settings.curve` for
+    the learning curve, updating the record (and calling `on_record(record)`) after each."""
     out = Path(out)
     examples = load_squad(settings.data)
     if settings.max_examples:
         examples = examples[:settings.max_examples]
     train, dev = split_by_passage(examples, settings.dev_fraction, settings.seed)
     started = time.time()
-    curve = []
-    scratch = Path(tempfile.mkdtemp(prefix="docqa-reader-"))
-    try:
-        for fraction in sorted(set(settings.curve) | {1.0}):
-            subset = subset_by_passage(train, fraction, settings.seed)
-            folder = scratch / f"share-{fraction:g}"
-            fine_tune(settings, subset, folder, progress)
-            scores = evaluate_reader(Reader(str(folder), max_length=settings.max_length, stride=settings.stride), dev)
-            curve.append({"share": fraction, "train_questions": len(subset),
-                          "train_passages": len({e.context for e in subset}), **asdict(scores)})
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(folder, out)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     record = {
-        "threshold": scores.threshold,
-        "dev": asdict(scores),
-        "curve": curve,
         "settings": {**asdict(settings), "base": Path(settings.base).name if Path(settings.base).exists() else settings.base},
         "data": {"questions": len(examples), "train_questions": len(train), "dev_questions": len(dev),
                  "passages": len({e.context for e in examples}), "dev_passages": len({e.context for e in dev})},
         "command": command,
-        "train_seconds": round(time.time() - started, 1),
         "trained": time.strftime("%Y-%m-%d"),
+        "curve": [],
     }
-    (out / CALIBRATION_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    for fraction in sorted(set(settings.curve) | {1.0}, reverse=True):
+        subset = subset_by_passage(train, fraction, settings.seed)
+        with tempfile.TemporaryDirectory(prefix="docqa-reader-") as scratch:
+            fine_tune(settings, subset, Path(scratch), progress)
+            scores = evaluate_reader(Reader(scratch, max_length=settings.max_length, stride=settings.stride), dev)
+            if fraction == 1.0:
+                if out.exists():
+                    shutil.rmtree(out)
+                shutil.copytree(scratch, out)
+                record.update(threshold=scores.threshold, dev=asdict(scores),
+                              train_seconds=round(time.time() - started, 1))
+        record["curve"] = sorted(record["curve"] + [{"share": fraction, "train_questions": len(subset),
+                                                     "train_passages": len({e.context for e in subset}),
+                                                     **asdict(scores)}], key=lambda c: c["share"])
+        (out / CALIBRATION_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+        if on_record:
+            on_record(record)
     return record
 
 
