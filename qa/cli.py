@@ -80,6 +80,43 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    if args.compare:
+        from qa.report import compare_reports, format_comparison
+
+        print(format_comparison(compare_reports(*args.compare)))
+        return 0
+    missing = [flag for flag, value in (("--index", args.index), ("--gold", args.gold), ("--out", args.out))
+               if not value]
+    if missing:
+        raise InputError(f"qa eval needs {', '.join(missing)} (or --compare A.json B.json)")
+    from qa.assistant import Assistant
+    from qa.evaluation import evaluate
+    from qa.report import write_report
+
+    config = _config(args)
+    if args.threshold is not None:
+        config = config.with_(abstain_threshold=args.threshold)
+    report = evaluate(Assistant.load(args.index, config), args.gold, progress=not args.quiet)
+    paths = write_report(report, args.out)
+    o, r, b = report.overall, report.overall.reader, report.overall.baseline
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{o.questions} questions ({o.answerable} answerable) in {report.meta['elapsed_s']:.1f} s")
+    print(f"reader:   EM {r.exact_match:.1f}  F1 {r.f1:.1f}  HasAns F1 {r.has_ans_f1:.1f}  "
+          f"NoAns acc {r.no_ans_accuracy:.1f}  citation acc {r.citation_accuracy:.1f}")
+    print(f"baseline: EM {b.exact_match:.1f}  F1 {b.f1:.1f}  (best retrieved sentence)")
+    for mode, m in o.retrieval.items():
+        print(f"{mode:<8}  recall@1/5/10 {m.recall['1']:.1f} / {m.recall['5']:.1f} / {m.recall['10']:.1f}  "
+              f"MRR {m.mrr:.3f}")
+    t = o.threshold
+    print(f"threshold {t.configured:.3f} ({t.configured_source}): F1 {t.f1_at_configured:.1f}; "
+          f"best on this set {t.best:.3f}: F1 {t.f1_at_best:.1f}")
+    print(f"latency p50 {1000 * o.latency.p50_s:.0f} ms, p95 {1000 * o.latency.p95_s:.0f} ms")
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def cmd_train_reader(args) -> int:
     from pathlib import Path
 
@@ -150,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None, help="retriever (default hybrid)")
     p.add_argument("--threshold", type=float, default=None, help="abstain under this score (default: calibrated)")
     p.set_defaults(run=cmd_ask)
+
+    p = sub.add_parser("eval", parents=[models, quiet], help="score an index and reader against a gold question set",
+                       description="Exact match, F1, citation accuracy, retrieval recall@k/MRR per retriever, "
+                                   "abstention and latency, with a best-sentence baseline; writes report.json, "
+                                   "report.md and PNG plots. With --compare, diff two report.json files.")
+    p.add_argument("--index", metavar="DIR", help="index folder to evaluate")
+    p.add_argument("--gold", metavar="FILE", help="gold questions, JSON Lines: id, question, answers, doc_id, answer_start")
+    p.add_argument("--out", metavar="DIR", help="folder for report.json, report.md and the plots")
+    p.add_argument("--threshold", type=float, default=None, help="abstention threshold (default: calibrated)")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                   help="print per-metric differences and flipped questions between two reports, and exit")
+    p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("train-reader", parents=[quiet], help="train the extractive reader on SQuAD-2 data",
                        description=TRAIN_RECIPE)
