@@ -1,0 +1,80 @@
+"""The reader's training recipe: data split, labels, and a smoke run of `train_reader` on a handful of questions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT
+from qa.reader import CALIBRATION_FILE, Reader
+from qa.training.features import encode_examples
+from qa.training.squad import load_squad, split_by_passage, with_negative_passages
+from qa.training.train import TrainSettings, train_reader
+
+DATA = ROOT / "training" / "data"
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return load_squad([DATA])
+
+
+def test_training_data_is_large_and_mixed(examples):
+    contexts = {e.context for e in examples}
+    assert len(examples) >= 3000 and len(contexts) >= 400
+    assert 0.1 < sum(e.answer is None for e in examples) / len(examples) < 0.4
+    for e in examples:
+        if e.answer is not None:
+            assert e.context[e.answer_start:e.answer_start + len(e.answer)] == e.answer
+
+
+def test_training_data_never_mentions_the_seed_documents(examples):
+    banned = ("CSTO", "Collective Security Treaty", "Bordyuzha", "Rogozin", "Bishkek")
+    for e in examples:
+        assert not any(word in e.context or word in e.question for word in banned), e.id
+
+
+def test_dev_passages_are_never_trained_on(examples):
+    train, dev = split_by_passage(examples, 0.12, seed=13)
+    assert dev and not {e.context for e in train} & {e.context for e in dev}
+    assert split_by_passage(examples, 0.12, seed=13) == (train, dev)
+
+
+def test_negative_passages_are_unanswerable_copies(examples):
+    some = examples[:200]
+    extended = with_negative_passages(some, rate=1.0, seed=1)
+    negatives = extended[len(some):]
+    assert negatives and all(n.answer is None and n.id.endswith("-neg") for n in negatives)
+
+
+def test_labels_point_at_the_answer_tokens(tiny_reader, examples):
+    reader = Reader(tiny_reader)
+    sample = [e for e in examples if e.answer is not None][:50]
+    features = encode_examples(reader.tokenizer, sample, max_length=128, stride=32)
+    labelled = [f for f in features if f["start_positions"] > 0]
+    assert labelled
+    for feature in labelled:
+        tokens = feature["input_ids"][feature["start_positions"]:feature["end_positions"] + 1]
+        decoded = reader.tokenizer.decode(tokens).replace(" ", "")
+        assert any(decoded in e.answer.lower().replace(" ", "") for e in sample)
+
+
+def test_train_reader_smoke(tmp_path, tiny_reader):
+    settings = TrainSettings(data=[str(DATA)], base=tiny_reader, epochs=1, batch_size=8, max_length=128, stride=32,
+                             curve=(0.5, 1.0), max_examples=48, dev_fraction=0.25, bf16=False)
+    record = train_reader(settings, tmp_path / "reader", command="test", progress=False)
+    saved = json.loads((tmp_path / "reader" / CALIBRATION_FILE).read_text())
+    assert saved == json.loads(json.dumps(record))
+    assert [c["share"] for c in record["curve"]] == [0.5, 1.0]
+    assert 0.0 <= record["dev"]["f1"] <= 100.0 and record["dev"]["questions"] > 0
+    reader = Reader(str(tmp_path / "reader"))
+    assert reader.threshold == pytest.approx(record["threshold"])
+    assert reader.read("What is it?", [reader_passage()]) is not None
+
+
+def reader_passage():
+    from qa.passages import Passage
+
+    text = "The museum opened in 1911 on the river bank."
+    return Passage("d", 0, len(text), text)
