@@ -149,24 +149,27 @@ class Assistant:
 
     def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The passages the reader will read for this question."""
-        return self._retrieve(self.check_question(question), top_k, mode)
+        return self._retrieve(self.index, self.check_question(question), top_k, mode)
 
-    def _retrieve(self, question: str, top_k: int | None, mode: str | None) -> list[Hit]:
-        return retrieve(self.index, self.embedder.encode([question])[0], question, top_k or self.config.top_k,
+    def _retrieve(self, index: PassageIndex, question: str, top_k: int | None, mode: str | None) -> list[Hit]:
+        return retrieve(index, self.embedder.encode([question])[0], question, top_k or self.config.top_k,
                         mode or self.config.retriever, self.config.rrf_k)
 
     def ask(self, question: str, top_k: int | None = None, mode: str | None = None,
             threshold: float | None = None) -> Answer:
-        """Answer from the documents with a cited span, or abstain saying why."""
+        """Answer from the documents with a cited span, or abstain saying why.
+
+        The whole answer comes from one snapshot of the index, so a concurrent add or remove cannot mix in."""
+        index = self.index
         question = self.check_question(question)
-        hits = self._retrieve(question, top_k, mode)
+        hits = self._retrieve(index, question, top_k, mode)
         if threshold is None:
             threshold = self.config.abstain_threshold
         if threshold is None:
             threshold = self.reader.threshold
         if not self._relevant(hits):
             return Answer(None, 0.0, True, "no passage in the documents is relevant to the question", passages=hits)
-        candidates = self._group(self.reader.read(question, [h.passage for h in hits]))
+        candidates = self._group(index, self.reader.read(question, [h.passage for h in hits]))
         if not candidates or candidates[0].score < threshold:
             best = f"the best answer scored {candidates[0].score:.2f}" if candidates else "no answer span was found"
             return Answer(None, candidates[0].score if candidates else 0.0, True,
@@ -180,17 +183,19 @@ class Assistant:
         """Whether retrieval found anything: a lexical match or a close enough dense neighbour."""
         return any(h.lexical_rank is not None or (h.dense_score or 0.0) >= self.config.min_relevance for h in hits)
 
-    def _group(self, spans: list[Span]) -> list[Answer]:
+    @staticmethod
+    def _group(index: PassageIndex, spans: list[Span]) -> list[Answer]:
         """One candidate answer per distinct answer text, keeping every place it was found as a citation."""
         groups: dict[str, list[Span]] = {}
         for span in spans:
             groups.setdefault(normalize_answer(span.text) or span.text, []).append(span)
-        answers = [Answer(group[0].text, group[0].score, False, None, [self._cite(s) for s in group])
+        answers = [Answer(group[0].text, group[0].score, False, None, [_cite(index, s) for s in group])
                    for group in groups.values()]
         return sorted(answers, key=lambda a: -a.score)
 
-    def _cite(self, span: Span) -> Citation:
-        doc = self.index.documents[span.doc_id]
-        s_start, s_end = sentence_around(doc.text, span.start, span.end)
-        return Citation(doc.id, doc.title, span.start, span.end, span.text, doc.text[s_start:s_end], s_start,
-                        doc.page_of(span.start))
+
+def _cite(index: PassageIndex, span: Span) -> Citation:
+    doc = index.documents[span.doc_id]
+    s_start, s_end = sentence_around(doc.text, span.start, span.end)
+    return Citation(doc.id, doc.title, span.start, span.end, span.text, doc.text[s_start:s_end], s_start,
+                    doc.page_of(span.start))
