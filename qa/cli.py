@@ -143,6 +143,13 @@ def cmd_train_reader(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from ui.app import serve
+
+    serve(args.index, host=args.host, port=args.port, config=_config(args))
+    return 0
+
+
 TRAIN_RECIPE = """Fine-tune an encoder as an extractive question-answering model (start/end logits over token windows,
 SQuAD-2 no-answer at the CLS position) on SQuAD-2 JSON files. The passages are split into train and dev
 (dev passages are never trained on). For the learning curve, a model is trained on each share of the training
@@ -219,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve", default="0.25,0.5,1", help="shares of training passages for the learning curve")
     p.add_argument("--max-examples", type=int, default=None, help="use only the first N questions (smoke tests)")
     p.set_defaults(run=cmd_train_reader)
+
+    p = sub.add_parser("serve", parents=[models], help="serve the chat (Gradio) over an index")
+    p.add_argument("--index", required=True, metavar="DIR", help="index folder to serve")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    p.set_defaults(run=cmd_serve)
     return parser
 
 
