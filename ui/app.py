@@ -11,15 +11,14 @@ return (`ui/render.py`); no retrieval or answering logic lives here.
 - `serve(index_dir, host, port, config)` loads the index and serves; `qa serve` calls it.
 
 Sessions: each browser session has its own chat history and settings (component values are per
-session); the Assistant is shared. Asks run concurrently; adds and removals are serialised, and a
-removal waits until no answer is being read or rendered.
+session); the Assistant is shared. Asks run concurrently, each on one snapshot of the index; adds and
+removals are serialised.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
 from html import escape
 from pathlib import Path
 
@@ -45,39 +44,6 @@ THEME = gr.themes.Default(primary_hue="blue", secondary_hue="slate", neutral_hue
                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
 
 
-class SharedLock:
-    """Many readers or one exclusive holder (a removal must not pull a document from under an answer)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._exclusive = False
-
-    @contextmanager
-    def shared(self):
-        with self._cond:
-            self._cond.wait_for(lambda: not self._exclusive)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self):
-        with self._cond:
-            self._cond.wait_for(lambda: not self._exclusive and self._readers == 0)
-            self._exclusive = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._exclusive = False
-                self._cond.notify_all()
-
-
 class ChatBackend:
     """What the components call: the shared Assistant, its locks and the upload folder."""
 
@@ -85,8 +51,7 @@ class ChatBackend:
         self.assistant = assistant
         index_dir = Path(assistant.index_dir)
         self.upload_dir = Path(upload_dir) if upload_dir else index_dir.parent / "uploads" / index_dir.name
-        self.reads = SharedLock()
-        self.writes = threading.Lock()
+        self.writes = threading.Lock()  # adds and removals take turns; answers read an index snapshot
 
     # -- reading --------------------------------------------------------------------------------------
     def lookup(self, doc_id: str) -> Document | None:
@@ -97,9 +62,8 @@ class ChatBackend:
 
     def answer_html(self, question: str, top_k: int | None, mode: str | None, threshold: float | None) -> str:
         try:
-            with self.reads.shared():
-                answer = self.assistant.ask(question, top_k=top_k, mode=mode, threshold=threshold)
-                return render.answer_html(answer, self.lookup)
+            answer = self.assistant.ask(question, top_k=top_k, mode=mode, threshold=threshold)
+            return render.answer_html(answer, self.lookup)
         except DocqaError as exc:
             return render.error_html(str(exc))
         except Exception:  # noqa: BLE001 - the user sees a message, the log the traceback
@@ -108,14 +72,12 @@ class ChatBackend:
 
     def answer_dict(self, question: str, top_k: int | None, mode: str | None, threshold: float | None) -> dict:
         try:
-            with self.reads.shared():
-                return self.assistant.ask(question, top_k=top_k, mode=mode, threshold=threshold).to_dict()
+            return self.assistant.ask(question, top_k=top_k, mode=mode, threshold=threshold).to_dict()
         except DocqaError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
     def documents(self):
-        with self.reads.shared():
-            return sorted(self.assistant.documents(), key=lambda d: d.title.lower())
+        return sorted(self.assistant.documents(), key=lambda d: d.title.lower())
 
     # -- writing --------------------------------------------------------------------------------------
     def add(self, files: list[str], progress=None) -> UpdateReport:
@@ -131,7 +93,7 @@ class ChatBackend:
             return UpdateReport(report.added, report.removed, stored.skipped + report.skipped)
 
     def remove(self, doc_id: str) -> UpdateReport:
-        with self.writes, self.reads.exclusive():
+        with self.writes:
             return self.assistant.remove(doc_id)
 
 
@@ -299,12 +261,11 @@ def document_routes(backend: ChatBackend) -> list[APIRoute]:
     """`/document/{doc_id}?start=S&end=E`: the whole document, the span highlighted in place."""
 
     def view(doc_id: str, start: int | None = None, end: int | None = None) -> HTMLResponse:
-        with backend.reads.shared():
-            doc = backend.lookup(doc_id)
-            if doc is None:
-                return HTMLResponse(f"<!doctype html><title>Not found</title><p>No document "
-                                    f"<code>{escape(doc_id)}</code> in the index.</p>", status_code=404)
-            return HTMLResponse(render.document_page(doc, start, end))
+        doc = backend.lookup(doc_id)
+        if doc is None:
+            return HTMLResponse(f"<!doctype html><title>Not found</title><p>No document "
+                                f"<code>{escape(doc_id)}</code> in the index.</p>", status_code=404)
+        return HTMLResponse(render.document_page(doc, start, end))
 
     return [APIRoute("/document/{doc_id}", view, methods=["GET"], response_class=HTMLResponse)]
 

@@ -162,7 +162,8 @@ def train_reader(settings: TrainSettings, out: str | Path, command: str = "", pr
             if fraction == 1.0:
                 if out.exists():
                     shutil.rmtree(out)
-                shutil.copytree(scratch, out)
+                shutil.copytree(scratch, out, copy_function=shutil.copyfile)  # default permissions, not 0600
+                out.chmod(0o755)
                 record.update(threshold=scores.threshold, dev=asdict(scores),
                               train_seconds=round(time.time() - started, 1))
         record["curve"] = sorted(record["curve"] + [{"share": fraction, "train_questions": len(subset),
