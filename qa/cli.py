@@ -17,7 +17,7 @@ def _config(args):
     return Config(**changes)
 
 
-def _print_report(report, index_dir: str) -> None:
+def _print_report(report) -> None:
     for info in report.added:
         print(f"added {info.id}: {info.title!r} ({info.chars} chars, {info.passages} passages)")
     for doc_id in report.removed:
@@ -30,7 +30,7 @@ def cmd_index(args) -> int:
     from qa.assistant import Assistant
 
     assistant = Assistant.build(args.sources, args.out, _config(args), show_progress=not args.quiet)
-    _print_report(assistant.report, args.out)
+    _print_report(assistant.report)
     print(f"indexed {len(assistant.index.documents)} documents, {len(assistant.index.passages)} passages "
           f"({assistant.index.settings.factory}) into {args.out}")
     return 0
@@ -40,14 +40,14 @@ def cmd_add(args) -> int:
     from qa.assistant import Assistant
 
     report = Assistant.load(args.index, _config(args)).add(args.sources, show_progress=not args.quiet)
-    _print_report(report, args.index)
+    _print_report(report)
     return 0 if report.added or not report.skipped else 2
 
 
 def cmd_remove(args) -> int:
     from qa.assistant import Assistant
 
-    _print_report(Assistant.load(args.index, _config(args)).remove(args.doc_id), args.index)
+    _print_report(Assistant.load(args.index, _config(args)).remove(args.doc_id))
     return 0
 
 

@@ -45,7 +45,7 @@ class Embedder:
 
         self.name = model
         self.batch_size = batch_size
-        if Path(model).exists() or os.environ.get("HF_HUB_OFFLINE") == "1":
+        if Path(model).exists():  # a local folder needs no hub
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             self.model = SentenceTransformer(model, device=device)
