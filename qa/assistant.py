@@ -84,6 +84,13 @@ class Assistant:
                                   stride=self.config.reader_stride, max_answer_tokens=self.config.max_answer_tokens)
         return self._reader
 
+    @property
+    def default_threshold(self) -> float:
+        """The abstention threshold `ask` uses when given none: the configured one, else the reader's calibrated one."""
+        if self.config.abstain_threshold is not None:
+            return float(self.config.abstain_threshold)
+        return self.reader.threshold
+
     # -- documents --------------------------------------------------------------------------------------
     def documents(self) -> list[DocumentInfo]:
         counts: dict[str, int] = {}
@@ -164,9 +171,7 @@ class Assistant:
         question = self.check_question(question)
         hits = self._retrieve(index, question, top_k, mode)
         if threshold is None:
-            threshold = self.config.abstain_threshold
-        if threshold is None:
-            threshold = self.reader.threshold
+            threshold = self.default_threshold
         if not self._relevant(hits):
             return Answer(None, 0.0, True, "no passage in the documents is relevant to the question", passages=hits)
         candidates = self._group(index, self.reader.read(question, [h.passage for h in hits]))

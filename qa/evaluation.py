@@ -334,9 +334,8 @@ def latency_stats(latencies: list[float]) -> LatencyStats:
 
 def configured_threshold(assistant) -> tuple[float, str]:
     """The threshold `ask` uses by default, and where it comes from."""
-    if assistant.config.abstain_threshold is not None:
-        return float(assistant.config.abstain_threshold), "config.abstain_threshold"
-    return float(assistant.reader.threshold), "reader calibration"
+    source = "reader calibration" if assistant.config.abstain_threshold is None else "config.abstain_threshold"
+    return assistant.default_threshold, source
 
 
 # -- the run --------------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def build_app(assistant: Assistant, upload_dir: str | Path | None = None) -> gr.
     """The chat, the documents panel and the settings over `assistant`, with `/ask` and `/upload` endpoints."""
     backend = ChatBackend(assistant, upload_dir)
     config = assistant.config
-    calibrated = config.abstain_threshold if config.abstain_threshold is not None else assistant.reader.threshold
+    calibrated = assistant.default_threshold
 
     with gr.Blocks(title="docqa · answers from your documents", analytics_enabled=False) as demo:
         demo.docqa_backend = backend  # for launch() and tests

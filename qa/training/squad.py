@@ -34,18 +34,23 @@ def load_squad(paths: list[str | Path]) -> list[QAExample]:
     return examples
 
 
-def split_by_passage(examples: list[QAExample], dev_fraction: float, seed: int) -> tuple[list[QAExample], list[QAExample]]:
-    """(train, dev) with every passage on one side only, so dev measures reading unseen text."""
+def _shuffled_passages(examples: list[QAExample], seed: int) -> list[str]:
+    """The distinct passages, in a seeded random order."""
     contexts = sorted({e.context for e in examples})
     random.Random(seed).shuffle(contexts)
+    return contexts
+
+
+def split_by_passage(examples: list[QAExample], dev_fraction: float, seed: int) -> tuple[list[QAExample], list[QAExample]]:
+    """(train, dev) with every passage on one side only, so dev measures reading unseen text."""
+    contexts = _shuffled_passages(examples, seed)
     dev_contexts = set(contexts[:round(len(contexts) * dev_fraction)])
     return [e for e in examples if e.context not in dev_contexts], [e for e in examples if e.context in dev_contexts]
 
 
 def subset_by_passage(examples: list[QAExample], fraction: float, seed: int) -> list[QAExample]:
     """The questions of a random `fraction` of the passages."""
-    contexts = sorted({e.context for e in examples})
-    random.Random(seed).shuffle(contexts)
+    contexts = _shuffled_passages(examples, seed)
     keep = set(contexts[:max(1, round(len(contexts) * fraction))])
     return [e for e in examples if e.context in keep]
 
