@@ -58,8 +58,8 @@ class Assistant:
         """Index every readable document under `sources` into `index_dir`, replacing what was there."""
         config = config or Config()
         embedder = Embedder(config.embedder, batch_size=config.embed_batch_size)
-        empty = PassageIndex(embedder.fingerprint, IndexSettings(config.passage_words, config.passage_overlap_sentences),
-                             {}, [], embedder.encode([]))
+        settings = IndexSettings(config.passage_words, config.passage_overlap_sentences, config.vector_store)
+        empty = PassageIndex(embedder.fingerprint, settings, {}, [], embedder.encode([]))
         assistant = cls(empty, index_dir, config, embedder)
         with lock_for(index_dir, config.lock_timeout_s):
             loaded = load_documents(sources)

@@ -13,7 +13,8 @@ from qa.errors import DocqaError, InputError
 def _config(args):
     from qa.config import Config
 
-    changes = {k: v for k, v in (("embedder", args.embedder), ("reader", args.reader)) if v}
+    changes = {k: v for k, v in (("embedder", args.embedder), ("reader", args.reader),
+                                 ("vector_store", getattr(args, "vector_store", None))) if v}
     return Config(**changes)
 
 
@@ -32,7 +33,7 @@ def cmd_index(args) -> int:
     assistant = Assistant.build(args.sources, args.out, _config(args), show_progress=not args.quiet)
     _print_report(assistant.report)
     print(f"indexed {len(assistant.index.documents)} documents, {len(assistant.index.passages)} passages "
-          f"({assistant.index.settings.factory}) into {args.out}")
+          f"({assistant.index.store.describe()}) into {args.out}")
     return 0
 
 
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[models, quiet], help="index documents (files or folders) into a new index")
     p.add_argument("sources", nargs="+", metavar="SRC", help=".txt, .md, .html or .pdf files, or folders of them")
     p.add_argument("--out", required=True, metavar="DIR", help="index folder to write (replaced atomically)")
+    p.add_argument("--vector-store", metavar="ENGINE",
+                   help="faiss (default), qdrant (embedded, in the index folder) or qdrant:<server url>")
     p.set_defaults(run=cmd_index)
 
     p = sub.add_parser("add", parents=[models, quiet], help="add documents to an existing index")

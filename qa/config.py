@@ -25,6 +25,7 @@ class Config:
     passage_overlap_sentences: int = 1
     top_k: int = 5
     retriever: str = "hybrid"  # hybrid | dense | bm25
+    vector_store: str = "faiss"  # faiss | qdrant (embedded) | qdrant:<server url>; used when building an index
     rrf_k: int = 60
     abstain_threshold: float | None = None  # None: the reader's calibrated threshold
     min_relevance: float = 0.2  # best dense cosine below this, with no lexical match: nothing relevant

@@ -37,5 +37,9 @@ class IndexLockedError(IndexStateError):
     """Another process is writing the index."""
 
 
+class VectorStoreError(IndexStateError):
+    """The vector store's server cannot be reached or refused a request."""
+
+
 class ModelError(DocqaError):
     """A model cannot be found or loaded."""

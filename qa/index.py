@@ -1,7 +1,8 @@
 """The passage index on disk: FAISS vectors, BM25, passages, documents and a self-describing manifest.
 
 Layout: `<dir>` is a symbolic link to a complete version folder `.<name>.versions/<stamp>/` holding
-`manifest.json`, `index.faiss`, `vectors.npy`, `passages.jsonl`, `documents.jsonl` and `bm25/`.
+`manifest.json`, `vectors.npy`, `passages.jsonl`, `documents.jsonl`, `bm25/` and the vector store
+(`index.faiss`, or Qdrant's: see `qa.vector_store`).
 A write builds a new version folder and then swaps the link with one atomic rename, under a file lock,
 so a crash at any point leaves the previous index whole.
 """
@@ -21,37 +22,13 @@ import numpy as np
 
 from qa.documents import Document
 from qa.embedding import ModelFingerprint
-from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from qa.errors import (IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError,
+                       VectorStoreError)
 from qa.lexical import LexicalIndex
 from qa.passages import Passage
+from qa.vector_store import VectorStore, create_store, discard_store, open_store
 
-FORMAT_VERSION = 1
-EXACT_LIMIT = 50_000  # passages; exact search below, approximate search above
-
-
-def choose_factory(n_passages: int) -> str:
-    """The FAISS factory string for a corpus of this size: exact, then HNSW, then IVF for the largest."""
-    if n_passages < EXACT_LIMIT:
-        return "Flat"
-    if n_passages < 5_000_000:
-        return "HNSW32"
-    return f"IVF{int(4 * np.sqrt(n_passages))},Flat"
-
-
-def build_faiss(vectors: np.ndarray, factory: str):
-    """A FAISS inner-product index of `factory` type holding `vectors` (unit vectors: cosine similarity)."""
-    import faiss
-
-    index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-    if factory.startswith("HNSW"):
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-    if not index.is_trained:
-        index.train(vectors)
-    if factory.startswith("IVF"):
-        index.nprobe = 32
-    index.add(vectors)
-    return index
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -60,69 +37,55 @@ class IndexSettings:
 
     passage_words: int
     overlap_sentences: int
-    factory: str = ""
+    vector_store: str = "faiss"
 
 
 class PassageIndex:
-    """Documents, their passages, passage vectors and the two searchable indexes over them, in memory."""
+    """Documents, their passages, passage vectors and the two searchable indexes over them (vector store, BM25)."""
 
     def __init__(self, fingerprint: ModelFingerprint, settings: IndexSettings, documents: dict[str, Document],
-                 passages: list[Passage], vectors: np.ndarray, faiss_index=None, lexical: LexicalIndex | None = None):
+                 passages: list[Passage], vectors: np.ndarray, store: VectorStore | None = None,
+                 lexical: LexicalIndex | None = None):
         self.fingerprint = fingerprint
         self.settings = settings
         self.documents = documents
         self.passages = passages
         self.vectors = vectors
-        if faiss_index is None:
-            settings.factory = choose_factory(len(passages))
-            faiss_index = build_faiss(vectors, settings.factory)
-        self.faiss = faiss_index
+        self.store = store or create_store(settings.vector_store, vectors)
         self.lexical = lexical or LexicalIndex([p.text for p in passages])
 
     # -- search -------------------------------------------------------------------------------------------
     def search_dense(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(passage position, cosine) pairs, best first."""
         k = min(k, len(self.passages))
-        if k == 0:
-            return []
-        scores, positions = self.faiss.search(query.reshape(1, -1).astype(np.float32), k)
-        return [(int(p), float(s)) for p, s in zip(positions[0], scores[0]) if p >= 0]
+        return self.store.search(query, k) if k else []
 
     def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.lexical.search(query, k)
 
     # -- updates ------------------------------------------------------------------------------------------
     def with_added(self, documents: list[Document], passages: list[Passage], vectors: np.ndarray) -> "PassageIndex":
-        """A new index with these documents added; the FAISS index grows in place unless its type must change."""
-        all_passages = self.passages + passages
+        """A new index with these documents added; the vector store grows, nothing is re-embedded."""
         all_vectors = np.concatenate([self.vectors, vectors]) if len(self.vectors) else vectors
-        settings = IndexSettings(self.settings.passage_words, self.settings.overlap_sentences, self.settings.factory)
-        faiss_index = None
-        if choose_factory(len(all_passages)) == settings.factory and len(self.passages):
-            import faiss
-
-            faiss_index = faiss.clone_index(self.faiss)
-            faiss_index.add(vectors)
-        return PassageIndex(self.fingerprint, settings, {**self.documents, **{d.id: d for d in documents}},
-                            all_passages, all_vectors, faiss_index)
+        return PassageIndex(self.fingerprint, self.settings, {**self.documents, **{d.id: d for d in documents}},
+                            self.passages + passages, all_vectors, self.store.with_added(vectors, all_vectors))
 
     def without(self, doc_id: str) -> "PassageIndex":
         """A new index without this document; vectors are reused, never recomputed."""
         keep = [i for i, p in enumerate(self.passages) if p.doc_id != doc_id]
         documents = {k: v for k, v in self.documents.items() if k != doc_id}
-        settings = IndexSettings(self.settings.passage_words, self.settings.overlap_sentences)
-        return PassageIndex(self.fingerprint, settings, documents, [self.passages[i] for i in keep],
+        return PassageIndex(self.fingerprint, self.settings, documents, [self.passages[i] for i in keep],
                             self.vectors[keep])
 
     # -- persistence --------------------------------------------------------------------------------------
-    def manifest(self) -> dict:
+    def manifest(self, store_entry: dict) -> dict:
         per_doc: dict[str, int] = {}
         for p in self.passages:
             per_doc[p.doc_id] = per_doc.get(p.doc_id, 0) + 1
         return {
             "format_version": FORMAT_VERSION,
             "embedder": asdict(self.fingerprint),
-            "faiss": {"factory": self.settings.factory, "metric": "inner_product", "ntotal": int(self.faiss.ntotal)},
+            "vector_store": {**store_entry, "count": len(self.store)},
             "passages": {"words": self.settings.passage_words, "overlap_sentences": self.settings.overlap_sentences,
                          "count": len(self.passages)},
             "documents": {d.id: {"title": d.title, "source": d.source, "sha256": d.sha256, "chars": len(d.text),
@@ -131,17 +94,15 @@ class PassageIndex:
         }
 
     def write_files(self, folder: Path) -> None:
-        import faiss
-
         (folder / "bm25").mkdir(parents=True)
         np.save(folder / "vectors.npy", self.vectors)
-        faiss.write_index(self.faiss, str(folder / "index.faiss"))
+        store_entry = self.store.save(folder)
         self.lexical.save(folder / "bm25")
         _write_jsonl(folder / "passages.jsonl", ({"doc_id": p.doc_id, "start": p.start, "end": p.end}
                                                  for p in self.passages))
         _write_jsonl(folder / "documents.jsonl", (asdict(d) for d in self.documents.values()))
         # The manifest goes last: a folder with a manifest is complete.
-        (folder / "manifest.json").write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
+        (folder / "manifest.json").write_text(json.dumps(self.manifest(store_entry), indent=2), encoding="utf-8")
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -184,8 +145,6 @@ def check_compatible(manifest: dict, fingerprint: ModelFingerprint, folder: Path
 
 def load_index(folder: str | Path, fingerprint: ModelFingerprint) -> PassageIndex:
     """Load and validate the index at `folder`."""
-    import faiss
-
     folder = Path(folder)
     manifest = read_manifest(folder)
     check_compatible(manifest, fingerprint, folder)
@@ -195,19 +154,17 @@ def load_index(folder: str | Path, fingerprint: ModelFingerprint) -> PassageInde
         passages = [Passage(r["doc_id"], r["start"], r["end"], documents[r["doc_id"]].text[r["start"]:r["end"]])
                     for r in rows]
         vectors = np.load(folder / "vectors.npy")
-        faiss_index = faiss.read_index(str(folder / "index.faiss"))
+        store = open_store(manifest["vector_store"], folder)
         lexical = LexicalIndex.load(folder / "bm25", len(passages))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"index at {folder} is damaged ({type(exc).__name__}: {exc}); rebuild it") from exc
     expected = manifest["passages"]["count"]
-    if not (len(passages) == len(vectors) == faiss_index.ntotal == expected):
+    if not (len(passages) == len(vectors) == len(store) == expected):
         raise IndexCorruptError(f"index at {folder} is inconsistent: manifest says {expected} passages, found "
-                                f"{len(passages)} passages, {len(vectors)} vectors, {faiss_index.ntotal} in FAISS")
+                                f"{len(passages)} passages, {len(vectors)} vectors, {len(store)} in the vector store")
     settings = IndexSettings(manifest["passages"]["words"], manifest["passages"]["overlap_sentences"],
-                             manifest["faiss"]["factory"])
-    if settings.factory.startswith("HNSW"):
-        faiss.downcast_index(faiss_index).hnsw.efSearch = 128
-    return PassageIndex(fingerprint, settings, documents, passages, vectors, faiss_index, lexical)
+                             store.spec)
+    return PassageIndex(fingerprint, settings, documents, passages, vectors, store, lexical)
 
 
 # -- atomic, locked writes --------------------------------------------------------------------------------
@@ -265,4 +222,8 @@ def _remove_old_versions(folder: Path) -> None:
     current = folder.resolve()
     for version in _versions_dir(folder).iterdir():
         if version.resolve() != current:
+            try:
+                discard_store(version)
+            except VectorStoreError:  # an unreachable server keeps an orphan collection; the index is still whole
+                pass
             shutil.rmtree(version, ignore_errors=True)

@@ -15,7 +15,8 @@ import pytest
 from qa.assistant import Assistant
 from qa.config import Config
 from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
-from qa.index import choose_factory, lock_for
+from qa.index import FORMAT_VERSION, lock_for
+from qa.vector_store import choose_factory
 
 from conftest import SEEDS
 
@@ -34,9 +35,10 @@ def answers_of(assistant: Assistant) -> list[tuple]:
 
 def test_manifest_describes_the_index(seed_index_master):
     manifest = json.loads((seed_index_master / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["embedder"]["dimension"] == 384 and len(manifest["embedder"]["files_sha256"]) == 64
-    assert manifest["faiss"]["factory"] == "Flat"
+    assert manifest["vector_store"] == {"engine": "faiss", "factory": "Flat", "metric": "inner_product",
+                                          "count": manifest["passages"]["count"]}
     assert set(manifest["documents"]) == {p.stem for p in SEEDS.glob("*.txt")}
     doc = manifest["documents"]["000_2ef42ea9fb4c94c9"]
     assert set(doc) >= {"sha256", "title", "source", "passages"}
