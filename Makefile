@@ -32,4 +32,4 @@ eval: $(INSTALLED) indexes/seeds/manifest.json
 	$(BIN)/qa eval --index indexes/seeds --gold eval/gold.jsonl --out eval/reports/latest
 
 bench: $(INSTALLED) indexes/seeds/manifest.json
-	$(BIN)/python eval/bench.py
+	$(BIN)/python eval/bench.py --out eval/reports/bench

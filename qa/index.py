@@ -153,7 +153,7 @@ def load_index(folder: str | Path, fingerprint: ModelFingerprint) -> PassageInde
         documents = {d["id"]: Document(**d) for d in _read_jsonl(folder / "documents.jsonl")}
         passages = [Passage(r["doc_id"], r["start"], r["end"], documents[r["doc_id"]].text[r["start"]:r["end"]])
                     for r in rows]
-        vectors = np.load(folder / "vectors.npy")
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")  # read only when the index is updated
         store = open_store(manifest["vector_store"], folder)
         lexical = LexicalIndex.load(folder / "bm25", len(passages))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
