@@ -159,7 +159,7 @@ class Assistant:
         return self._retrieve(self.index, self.check_question(question), top_k, mode)
 
     def _retrieve(self, index: PassageIndex, question: str, top_k: int | None, mode: str | None) -> list[Hit]:
-        return retrieve(index, self.embedder.encode([question])[0], question, top_k or self.config.top_k,
+        return retrieve(index, self.embedder.encode_query(question), question, top_k or self.config.top_k,
                         mode or self.config.retriever, self.config.rrf_k)
 
     def ask(self, question: str, top_k: int | None = None, mode: str | None = None,
