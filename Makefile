@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test chromium eval bench
+.PHONY: run test system-packages eval bench
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,13 @@ indexes/seeds/manifest.json: | $(INSTALLED)
 run: $(INSTALLED) indexes/seeds/manifest.json
 	$(BIN)/qa serve --index indexes/seeds --host 127.0.0.1 --port 7860
 
-# Debian's Chromium drives the browser tests (Playwright uses it; it downloads no browser of its own).
-chromium:
-	@[ -x /usr/bin/chromium ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
+# Debian packages the tests use: Chromium drives the browser tests (Playwright downloads no browser of its
+# own) and GNU time measures the peak memory of `qa` processes.
+system-packages:
+	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/time ] || ($(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq chromium time >/dev/null)
 
-test: $(INSTALLED) chromium
+test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest
 
 eval: $(INSTALLED) indexes/seeds/manifest.json

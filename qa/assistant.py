@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ class Assistant:
         empty = PassageIndex(embedder.fingerprint, settings, {}, [], embedder.encode([]))
         assistant = cls(empty, index_dir, config, embedder)
         with lock_for(index_dir, config.lock_timeout_s):
-            loaded = load_documents(sources)
+            loaded = load_documents(sources, max_bytes=config.max_document_bytes)
             if not loaded.documents:
                 reasons = "; ".join(f"{f.path}: {f.reason}" for f in loaded.failures) or "no supported files"
                 raise DocumentError(f"nothing to index in {', '.join(map(str, sources))} ({reasons})")
@@ -109,7 +110,8 @@ class Assistant:
         """Index the documents under `sources` without re-embedding the ones already indexed."""
         with lock_for(self.index_dir, self.config.lock_timeout_s):
             current = load_index(self.index_dir, self.embedder.fingerprint)
-            loaded = load_documents(sources, known={d.id: d.sha256 for d in current.documents.values()})
+            loaded = load_documents(sources, known={d.id: d.sha256 for d in current.documents.values()},
+                                    max_bytes=self.config.max_document_bytes)
             if loaded.documents:
                 self._write(self._grown(current, loaded.documents, show_progress), loaded.documents, [],
                             loaded.failures)
@@ -154,8 +156,18 @@ class Assistant:
             raise QuestionError("the question has no words in it")
         return question
 
+    @staticmethod
+    def check_options(top_k: int | None, threshold: float | None = None) -> None:
+        """Raise InputError unless `top_k` is a whole number of 1 or more and `threshold` a finite number."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise InputError(f"top_k must be a whole number of 1 or more, not {top_k!r}")
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                      or not math.isfinite(threshold)):
+            raise InputError(f"the threshold must be a finite number, not {threshold!r}")
+
     def retrieve(self, question: str, top_k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The passages the reader will read for this question."""
+        self.check_options(top_k)
         return self._retrieve(self.index, self.check_question(question), top_k, mode)
 
     def _retrieve(self, index: PassageIndex, question: str, top_k: int | None, mode: str | None) -> list[Hit]:
@@ -169,6 +181,7 @@ class Assistant:
         The whole answer comes from one snapshot of the index, so a concurrent add or remove cannot mix in."""
         index = self.index
         question = self.check_question(question)
+        self.check_options(top_k, threshold)
         hits = self._retrieve(index, question, top_k, mode)
         if threshold is None:
             threshold = self.default_threshold

@@ -4,17 +4,57 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import os
 import sys
 
+from qa.documents import MAX_DOCUMENT_BYTES
 from qa.errors import DocqaError, InputError
+
+# A path the user named cannot be used: their mistake (exit 2). Other OSErrors (a full disk) are failures (exit 1).
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line (some model loaders raise messages of many lines)."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return " ".join(str(exc).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line that points to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    """An argument that must be a whole number of 1 or more."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    """An argument that must be a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}")
+    return value
 
 
 def _config(args):
     from qa.config import Config
 
+    max_mb = getattr(args, "max_document_mb", None)
     changes = {k: v for k, v in (("embedder", args.embedder), ("reader", args.reader),
-                                 ("vector_store", getattr(args, "vector_store", None))) if v}
+                                 ("vector_store", getattr(args, "vector_store", None)),
+                                 ("max_document_bytes", max_mb and max_mb * 2**20)) if v}
     return Config(**changes)
 
 
@@ -160,22 +200,25 @@ unanswerable questions) is stored with the recipe and scores in docqa_reader.jso
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qa", description="Question answering over your documents, with citations.")
+    parser = _Parser(prog="qa", description="Question answering over your documents, with citations.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     models = argparse.ArgumentParser(add_help=False)
     models.add_argument("--embedder", help="sentence-transformers model folder or hub id (default: all-MiniLM-L6-v2)")
     models.add_argument("--reader", help="question-answering model folder or hub id (default: the shipped reader)")
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("--quiet", action="store_true", help="no progress bar")
+    sources = argparse.ArgumentParser(add_help=False)
+    sources.add_argument("--max-document-mb", type=_positive_int, metavar="MB",
+                         help=f"skip (and name) files larger than this (default {MAX_DOCUMENT_BYTES // 2**20})")
 
-    p = sub.add_parser("index", parents=[models, quiet], help="index documents (files or folders) into a new index")
+    p = sub.add_parser("index", parents=[models, quiet, sources], help="index documents (files or folders) into a new index")
     p.add_argument("sources", nargs="+", metavar="SRC", help=".txt, .md, .html or .pdf files, or folders of them")
     p.add_argument("--out", required=True, metavar="DIR", help="index folder to write (replaced atomically)")
     p.add_argument("--vector-store", metavar="ENGINE",
                    help="faiss (default), qdrant (embedded, in the index folder) or qdrant:<server url>")
     p.set_defaults(run=cmd_index)
 
-    p = sub.add_parser("add", parents=[models, quiet], help="add documents to an existing index")
+    p = sub.add_parser("add", parents=[models, quiet, sources], help="add documents to an existing index")
     p.add_argument("sources", nargs="+", metavar="SRC")
     p.add_argument("--index", required=True, metavar="DIR")
     p.set_defaults(run=cmd_add)
@@ -193,9 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--index", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--top-k", type=int, default=None, help="passages to read (default 5)")
+    p.add_argument("--top-k", type=_positive_int, default=None, help="passages to read (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None, help="retriever (default hybrid)")
-    p.add_argument("--threshold", type=float, default=None, help="abstain under this score (default: calibrated)")
+    p.add_argument("--threshold", type=_finite_float, default=None,
+                   help="abstain under this score (default: calibrated)")
     p.set_defaults(run=cmd_ask)
 
     p = sub.add_parser("eval", parents=[models, quiet], help="score an index and reader against a gold question set",
@@ -205,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", metavar="DIR", help="index folder to evaluate")
     p.add_argument("--gold", metavar="FILE", help="gold questions, JSON Lines: id, question, answers, doc_id, answer_start")
     p.add_argument("--out", metavar="DIR", help="folder for report.json, report.md and the plots")
-    p.add_argument("--threshold", type=float, default=None, help="abstention threshold (default: calibrated)")
+    p.add_argument("--threshold", type=_finite_float, default=None, help="abstention threshold (default: calibrated)")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                    help="print per-metric differences and flipped questions between two reports, and exit")
     p.set_defaults(run=cmd_eval)
@@ -240,14 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # pypdf logs each repair it tries on a damaged PDF; the `skipped FILE: reason` line is what a person needs.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except InputError as exc:
-        print(f"qa: error: {exc}", file=sys.stderr)
+    except (InputError, *_PATH_ERRORS) as exc:
+        print(f"qa: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except DocqaError as exc:
-        print(f"qa: failed: {exc}", file=sys.stderr)
+    except (DocqaError, OSError) as exc:
+        print(f"qa: failed: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)

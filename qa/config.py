@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qa.documents import MAX_DOCUMENT_BYTES
+
 READER_DIR = Path(__file__).parent / "models" / "reader"
 
 
@@ -33,6 +35,7 @@ class Config:
     reader_max_length: int = 384
     reader_stride: int = 128
     max_question_chars: int = 1000
+    max_document_bytes: int = MAX_DOCUMENT_BYTES  # larger files are reported by name, never read
     alternatives: int = 3
     embed_batch_size: int = 64
     lock_timeout_s: float = 60.0

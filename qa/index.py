@@ -22,7 +22,7 @@ import numpy as np
 
 from qa.documents import Document
 from qa.embedding import ModelFingerprint
-from qa.errors import (IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError,
+from qa.errors import (IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, InputError,
                        VectorStoreError)
 from qa.lexical import LexicalIndex
 from qa.passages import Passage
@@ -121,6 +121,8 @@ def read_manifest(folder: Path) -> dict:
     path = Path(folder) / "manifest.json"
     if not Path(folder).exists():
         raise IndexNotFoundError(f"no index at {folder}; build one with `qa index SRC... --out {folder}`")
+    if not Path(folder).is_dir():
+        raise IndexNotFoundError(f"no index at {folder}: it is a file, not an index folder")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -145,7 +147,7 @@ def check_compatible(manifest: dict, fingerprint: ModelFingerprint, folder: Path
 
 def load_index(folder: str | Path, fingerprint: ModelFingerprint) -> PassageIndex:
     """Load and validate the index at `folder`."""
-    folder = Path(folder)
+    folder = current_version(Path(folder))
     manifest = read_manifest(folder)
     check_compatible(manifest, fingerprint, folder)
     try:
@@ -172,14 +174,28 @@ def _versions_dir(folder: Path) -> Path:
     return folder.parent / f".{folder.name}.versions"
 
 
+def current_version(folder: Path) -> Path:
+    """`folder`, or, where a crash left nothing at its path while a copied index folder was being replaced by a
+    link, that copied folder, kept among the versions as `*-adopted` (the link to the new one never came)."""
+    if folder.exists() or folder.is_symlink() or not _versions_dir(folder).is_dir():
+        return folder
+    adopted = sorted(v for v in _versions_dir(folder).glob("*-adopted") if (v / "manifest.json").is_file())
+    return adopted[-1] if adopted else folder
+
+
 @contextmanager
 def lock_for(folder: str | Path, timeout_s: float):
     """Hold the exclusive lock on writing the index at `folder`; raise IndexLockedError after `timeout_s`."""
     from filelock import FileLock, Timeout
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder.parent / f".{folder.name}.lock"))
+    path = folder.parent / f".{folder.name}.lock"
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError as exc:
+        raise InputError(f"cannot write an index at {folder} ({exc.strerror or exc})") from exc
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=timeout_s)
     except Timeout as exc:
@@ -218,7 +234,9 @@ def save_index(index: PassageIndex, folder: str | Path) -> None:
 
 
 def _remove_old_versions(folder: Path) -> None:
-    """Delete every version folder except the current one (left over from earlier writes or crashes)."""
+    """Delete every version folder except the current one, and links never swapped in (left by crashes)."""
+    for link in folder.parent.glob(f".{folder.name}.link-*"):
+        link.unlink()
     current = folder.resolve()
     for version in _versions_dir(folder).iterdir():
         if version.resolve() != current:

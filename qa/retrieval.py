@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.errors import InputError
 from qa.index import PassageIndex
 from qa.passages import Passage
 
@@ -40,7 +41,7 @@ def retrieve(index: PassageIndex, query_vector: np.ndarray, question: str, top_k
     BM25 matches scoring under `lexical_floor` times the best one share only common words with the question;
     they are dropped, so that they do not outvote a passage that one retriever alone finds."""
     if mode not in MODES:
-        raise ValueError(f"retriever mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise InputError(f"retriever mode must be one of {', '.join(MODES)}, not {mode!r}")
     depth = depth or max(4 * top_k, 20)
     dense = index.search_dense(query_vector, depth) if mode != "bm25" else []
     lexical = index.search_lexical(question, depth) if mode != "dense" else []

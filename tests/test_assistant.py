@@ -85,3 +85,11 @@ def test_build_with_nothing_readable_is_an_input_error(tmp_path, tiny_config):
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(InputError, match="nothing to index.*empty.txt: document holds no text"):
         Assistant.build([tmp_path], tmp_path / "index", tiny_config)
+
+
+@pytest.mark.parametrize("options, message", [({"top_k": 0}, "top_k must be"), ({"top_k": 2.5}, "top_k must be"),
+                                              ({"threshold": float("nan")}, "threshold must be"),
+                                              ({"mode": "sparse"}, "retriever mode must be")])
+def test_bad_options_are_input_errors(seed_assistant, options, message):
+    with pytest.raises(InputError, match=message):
+        seed_assistant.ask("Where is the CSTO headquartered?", **options)

@@ -9,26 +9,11 @@ import pytest
 from qa.documents import load_document, load_documents, normalise
 from qa.errors import DocumentError
 
+from helpers import make_pdf
+
 
 def write(path: Path, data: str | bytes) -> Path:
     path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    return path
-
-
-def make_pdf(path: Path, pages: list[str]) -> Path:
-    """A real PDF with a text layer, one page per string (written by matplotlib's PDF backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    with PdfPages(path) as pdf:
-        for text in pages:
-            fig = plt.figure(figsize=(8.5, 11))
-            fig.text(0.1, 0.9, text, fontsize=12)
-            pdf.savefig(fig)
-            plt.close(fig)
     return path
 
 

@@ -14,23 +14,12 @@ import pytest
 
 from qa.assistant import Assistant
 from qa.config import Config
-from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from qa.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, InputError
 from qa.index import FORMAT_VERSION, lock_for
 from qa.vector_store import choose_factory
 
 from conftest import SEEDS
-
-QUESTIONS = ["Where is the CSTO headquartered?", "Who is the Secretary General of the CSTO?",
-             "Which countries attended the summit in Bishkek?", "What did Putin propose?"]
-
-
-def answers_of(assistant: Assistant) -> list[tuple]:
-    """Answers and retrieved passages, comparable across index versions."""
-    out = []
-    for q in QUESTIONS:
-        a = assistant.ask(q, threshold=0.0)
-        out.append((a.text, round(a.score, 5), [(h.passage.doc_id, h.passage.start, h.passage.end) for h in a.passages]))
-    return out
+from helpers import answers_of
 
 
 def test_manifest_describes_the_index(seed_index_master):
@@ -168,3 +157,9 @@ def test_a_second_writer_waits_then_fails_clearly(seed_index, tiny_config, tmp_p
             assistant.add([extra])
     assistant.add([extra])
     assert "x" in {d.id for d in assistant.documents()}
+
+
+def test_an_index_where_nothing_can_be_written_fails_at_once(tmp_path, tiny_config):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(InputError, match="cannot write an index at"):
+        Assistant.build([SEEDS], tmp_path / "a-file" / "seeds", tiny_config.with_(lock_timeout_s=30))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from qa.retrieval import Hit  # noqa: E402
 from ui import render  # noqa: E402
 from ui.uploads import safe_name, store_uploads  # noqa: E402
 
+from helpers import free_port  # noqa: E402
+
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -37,12 +38,6 @@ CITATION_KEYS = {"doc_id", "title", "start", "end", "text", "sentence", "sentenc
 NEW_DOC = ("Lumenhaven Lighthouse\n\n"
            "The Lumenhaven lighthouse stands on the rocky island of Varnholm. Its first keeper was Ottoline "
            "Brackwater, who lit the lamp in 1852. The lighthouse is painted in red and white bands.\n")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.documents import SUFFIXES, LoadFailure
+from qa.documents import MAX_DOCUMENT_BYTES, SUFFIXES, LoadFailure
 
 ALLOWED_SUFFIXES = SUFFIXES  # what qa.documents can read
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_DOCUMENT_BYTES  # what qa.documents will index
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
