@@ -52,7 +52,7 @@ def test_ask_prints_a_readable_answer(cli_index):
     (["ask"], 2, "required"),
     (["ask", "--index", "{index}", "--top-k", "0", "Who?"], 2, "--top-k: must be a whole number of 1 or more"),
     (["ask", "--index", "{index}", "--threshold", "nan", "Who?"], 2, "--threshold: must be a number, not 'nan'"),
-    (["ask", "--index", "{index}/manifest.json", "Who?"], 2, "Not a directory: "),
+    (["ask", "--index", "{index}/manifest.json", "Who?"], 1, "it is a file, not an index folder"),
     (["index", str(SEEDS), "--out", "{index}/manifest.json/x"], 2, "File exists: "),
     (["ask", "--index", "{index}", "--embedder", "{tmp}/no-embedder", "Who?"], 1, "not found"),
 ])
