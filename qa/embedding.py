@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelError
+from qa.tokenizer import SharedTokenizer
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ class QueryEncoder:
 
     def __init__(self, folder: Path, max_length: int, lower_case: bool):
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.tokenizer = SharedTokenizer.from_pretrained(folder)
         self.model = AutoModel.from_pretrained(folder, dtype=torch.float32).eval()
         self.max_length = max_length
         self.lower_case = lower_case

@@ -17,6 +17,7 @@ import numpy as np
 
 from qa.errors import ModelError
 from qa.passages import Passage
+from qa.tokenizer import SharedTokenizer
 
 CALIBRATION_FILE = "docqa_reader.json"
 MAX_QUESTION_TOKENS = 64
@@ -43,7 +44,7 @@ class Reader:
     def __init__(self, model: str, max_length: int = 384, stride: int = 128, max_answer_tokens: int = 30,
                  batch_size: int = 16):
         import torch
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+        from transformers import AutoModelForQuestionAnswering
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -54,7 +55,7 @@ class Reader:
             raise ModelError(f"reader model {model!r} not found: give a model folder or hub id "
                              "(the default reader is trained with `qa train-reader`)")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.tokenizer = SharedTokenizer.from_pretrained(model)
             self.model = AutoModelForQuestionAnswering.from_pretrained(model, dtype=torch.float32)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load reader model {model!r}: {exc}") from exc

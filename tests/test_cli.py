@@ -53,7 +53,7 @@ def test_ask_prints_a_readable_answer(cli_index):
     (["ask", "--index", "{index}", "--top-k", "0", "Who?"], 2, "--top-k: must be a whole number of 1 or more"),
     (["ask", "--index", "{index}", "--threshold", "nan", "Who?"], 2, "--threshold: must be a number, not 'nan'"),
     (["ask", "--index", "{index}/manifest.json", "Who?"], 1, "it is a file, not an index folder"),
-    (["index", str(SEEDS), "--out", "{index}/manifest.json/x"], 2, "File exists: "),
+    (["index", str(SEEDS), "--out", "{index}/manifest.json/x"], 2, "cannot write an index at"),
     (["ask", "--index", "{index}", "--embedder", "{tmp}/no-embedder", "Who?"], 1, "not found"),
 ])
 def test_user_mistakes_are_one_line_errors_with_exit_codes(cli_index, tmp_path, args, code, message):

@@ -84,3 +84,14 @@ def test_offsets_hold_for_any_text(reader, text, question):
     document = Document("d", "t", text, "mem")
     for span in reader.read(question, split_passages(document, max_words=30)):
         assert text[span.start:span.end] == span.text
+
+
+def test_threads_sharing_a_reader_get_the_windows_they_would_get_alone(reader):
+    """The chat reads several questions at once with one Reader: tokenizer settings must not leak between calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(f"Question {i}? " * (1 + i % 4), [passage_of(TEXT * (1 + i % 3))] * (1 + i % 5)) for i in range(400)]
+    alone = [reader.encode(q, ps)["input_ids"].tolist() for q, ps in jobs]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda job: reader.encode(*job)["input_ids"].tolist(), jobs))
+    assert together == alone

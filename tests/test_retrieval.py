@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.assistant import Assistant
+from qa.errors import InputError
 from qa.retrieval import reciprocal_rank_fusion
 
 FILLER = ["harvest festival in the valley village", "the choir rehearses every Thursday evening",
@@ -60,5 +61,5 @@ def test_hits_keep_both_ranks_and_scores(corpus_assistant):
 
 
 def test_unknown_mode_is_an_error(corpus_assistant):
-    with pytest.raises(ValueError, match="retriever mode"):
+    with pytest.raises(InputError, match="retriever mode"):
         corpus_assistant.retrieve("anything", mode="magic")
