@@ -411,20 +411,20 @@ def test_fuzz_add_then_remove_round_trips(fuzz_index, seed_answers, tmp_path_fac
 
 # -- uploads through the server ----------------------------------------------------------------------------------
 def test_uploads_through_the_server_are_capped_and_stay_in_their_folder(linked_seed_index, tiny_config, tmp_path):
-    """Gradio's own upload route, below the chat's checks: over 50 MiB is refused before it is stored, and a
-    file name with directories in it lands, and is indexed, inside the upload folder."""
+    """Gradio's own upload route, below the chat's checks: over the assistant's document limit (here set to
+    1 MiB) is refused before it is stored, and a file name with directories in it lands, and is indexed,
+    inside the upload folder."""
     import httpx
     from gradio_client import Client, handle_file
 
     from ui.app import launch
-    from ui.uploads import MAX_UPLOAD_BYTES
 
-    assistant = Assistant.load(linked_seed_index, tiny_config)
+    assistant = Assistant.load(linked_seed_index, tiny_config.with_(max_document_bytes=MIB))
     uploads = tmp_path / "a" / "b" / "uploads"
     demo = launch(assistant, "127.0.0.1", free_port(), block=False, upload_dir=uploads, quiet=True)
     try:
         route = demo.local_url.rstrip("/") + "/gradio_api/upload"
-        big = httpx.post(route, files={"files": ("big.txt", b"x" * (MAX_UPLOAD_BYTES + 1))}, timeout=120)
+        big = httpx.post(route, files={"files": ("big.txt", b"x" * (MIB + 1))}, timeout=120)
         assert big.status_code == 413
         sent = httpx.post(route, files={"files": ("../../escape.txt", b"Escape\nThe hatch is red.")}, timeout=60)
         added = Client(demo.local_url, verbose=False).predict(handle_file(sent.json()[0]), api_name="/upload")

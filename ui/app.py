@@ -31,7 +31,7 @@ from qa.config import Config
 from qa.documents import Document
 from qa.errors import DocqaError
 from ui import render
-from ui.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, store_uploads
+from ui.uploads import ALLOWED_SUFFIXES, store_uploads
 
 log = logging.getLogger("docqa.ui")
 
@@ -83,7 +83,7 @@ class ChatBackend:
     def add(self, files: list[str], progress=None) -> UpdateReport:
         with self.writes:
             taken = {d.id for d in self.assistant.documents()}
-            stored = store_uploads(files, self.upload_dir, MAX_UPLOAD_BYTES, taken)
+            stored = store_uploads(files, self.upload_dir, self.assistant.config.max_document_bytes, taken)
             if progress is not None:
                 progress(0.2, desc=f"Indexing {len(stored.paths)} file(s)")
             report = UpdateReport()
@@ -164,7 +164,7 @@ def build_app(assistant: Assistant, upload_dir: str | Path | None = None) -> gr.
                 with gr.Row():
                     with gr.Column():
                         upload = gr.File(label=f"Add documents ({' '.join(ALLOWED_SUFFIXES)}, up to "
-                                               f"{MAX_UPLOAD_BYTES // 2**20} MB each)", file_count="multiple",
+                                               f"{config.max_document_bytes // 2**20} MB each)", file_count="multiple",
                                          file_types=list(ALLOWED_SUFFIXES), type="filepath", elem_id="upload")
                         upload_status = gr.Markdown(elem_id="upload-status")
                     with gr.Column():
@@ -276,7 +276,7 @@ def launch(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, bloc
     demo = build_app(assistant, upload_dir)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     demo.launch(server_name=host, server_port=port, show_error=True, prevent_thread_lock=not block, quiet=quiet,
-                max_file_size=MAX_UPLOAD_BYTES, css=render.CSS, theme=THEME,
+                max_file_size=assistant.config.max_document_bytes, css=render.CSS, theme=THEME,
                 app_kwargs={"routes": document_routes(demo.docqa_backend)}, footer_links=["api"], run_history=False)
     return demo
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from qa.documents import MAX_DOCUMENT_BYTES, SUFFIXES, LoadFailure
 
 ALLOWED_SUFFIXES = SUFFIXES  # what qa.documents can read
-MAX_UPLOAD_BYTES = MAX_DOCUMENT_BYTES  # what qa.documents will index
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -31,7 +30,7 @@ class StoredUploads:
     skipped: list[LoadFailure] = field(default_factory=list)
 
 
-def store_uploads(files: list[str | Path], folder: Path, max_bytes: int = MAX_UPLOAD_BYTES,
+def store_uploads(files: list[str | Path], folder: Path, max_bytes: int = MAX_DOCUMENT_BYTES,
                   taken: set[str] = frozenset()) -> StoredUploads:
     """Copy acceptable files into `folder` under their sanitised base names; report the others and why.
 
