@@ -2,6 +2,7 @@
 
     python eval/load_test.py --index indexes/seeds --clients 20 --seconds 60     # starts `qa serve` on a free port
     python eval/load_test.py --url http://127.0.0.1:7860/ --pid 1234            # a server that is already running
+    python eval/load_test.py --index indexes/mine --questions my-questions.txt  # your own questions (or a .jsonl)
 
 One client first asks every question alone: its answers are the reference, and the warm-up. Then the
 clients ask round-robin, each from its own place in the list, and every answer must equal the reference
@@ -22,11 +23,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import psutil
 
-QUESTIONS = [
+QUESTIONS = [  # for the seed index; --questions gives others
     "Where is the CSTO headquartered?",
     "Who is the Secretary General of the CSTO?",
     "Which countries attended the summit in Bishkek?",
@@ -37,6 +39,12 @@ QUESTIONS = [
     "Xqzvth wplorn gribbet snarfle?",
 ]
 MIB = 2**20
+
+
+def read_questions(path: str) -> list[str]:
+    """Questions from a text file, one a line, or from JSON Lines with a "question" field (as eval/gold.jsonl)."""
+    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line)["question"] if path.endswith(".jsonl") else line for line in lines]
 
 
 @dataclass
@@ -190,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reader", help="reader model for the started server (default: the shipped reader)")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--questions", metavar="FILE",
+                        help="questions to ask: one a line, or .jsonl with a question field (default: 8 on the seeds)")
     args = parser.parse_args(argv)
     if args.url and not args.pid:
         parser.error("--url needs --pid, the server's process id, to sample its memory")
@@ -198,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         server, url = start_server(args.index, args.reader, port), f"http://127.0.0.1:{port}/"
     try:
-        result = run_load(url, server.pid if server else args.pid, args.clients, args.seconds, QUESTIONS)
+        result = run_load(url, server.pid if server else args.pid, args.clients, args.seconds,
+                          read_questions(args.questions) if args.questions else QUESTIONS)
     finally:
         if server:
             server.terminate()
