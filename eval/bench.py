@@ -31,14 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DIMENSION = 384
 
 
-def p50(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def p95(values: list[float]) -> float:
-    return sorted(values)[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-
-
 # -- latency ----------------------------------------------------------------------------------------------
 @dataclass
 class Latency:
@@ -54,6 +46,8 @@ def bench_latency(assistant, questions: list[str], repeats: int) -> Latency:
     """Per question, interleaved `repeats` times: ask; bare forward of the embedding model over the question's
     tokens; reader.read; bare forward of the reader over the same windows (tokenised beforehand)."""
     import torch
+
+    from qa.evaluation import latency_stats
 
     reader, embedder = assistant.reader, assistant.embedder.query_encoder
     answer_s, bare_s, read_s, forward_s = [], [], [], []
@@ -77,8 +71,9 @@ def bench_latency(assistant, questions: list[str], repeats: int) -> Latency:
             t4 = time.perf_counter()
             runs.append((t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t3))
         for values, column in zip((answer_s, bare_s, read_s, forward_s), zip(*runs)):
-            values.append(p50(list(column)))
-    return Latency(len(questions), 1000 * p50(answer_s), 1000 * p95(answer_s), 1000 * p50(bare_s),
+            values.append(statistics.median(list(column)))
+    answers = latency_stats(answer_s)  # the percentiles `qa eval` reports
+    return Latency(len(questions), 1000 * answers.p50_s, 1000 * answers.p95_s, 1000 * statistics.median(bare_s),
                    sum(answer_s) / sum(bare_s), sum(read_s) / sum(forward_s))
 
 
@@ -116,7 +111,7 @@ def bench_cold_start(index: Path, question: str, runs: int) -> ColdStart:
         walls.append(time.perf_counter() - start)
     phases = subprocess.run([sys.executable, "-c", PHASES, str(index), question], env=env, check=True,
                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    return ColdStart(p50(walls), runs, json.loads(phases))
+    return ColdStart(statistics.median(walls), runs, json.loads(phases))
 
 
 # -- indexing ---------------------------------------------------------------------------------------------
@@ -217,10 +212,9 @@ def bench_scale(sizes: list[int], queries: int, seed: int = 0) -> list[ScaleRow]
                 times.append(time.perf_counter() - start)
                 found.append(positions[0])
             recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
-            size = faiss.serialize_index(index).nbytes
-            rows.append(ScaleRow(n, factory, factory == choose_factory(n), build_s, 1000 * p50(times), recall,
-                                 size / n))
-            print(f"  {n:>9,} passages  {factory:<14} build {build_s:7.1f} s  search p50 {1000 * p50(times):7.3f} ms"
+            size, search_ms = faiss.serialize_index(index).nbytes, 1000 * statistics.median(times)
+            rows.append(ScaleRow(n, factory, factory == choose_factory(n), build_s, search_ms, recall, size / n))
+            print(f"  {n:>9,} passages  {factory:<14} build {build_s:7.1f} s  search p50 {search_ms:7.3f} ms"
                   f"  recall@10 {recall:.3f}  {size / n:6.0f} B/passage", flush=True)
             del index
         del vectors
@@ -251,8 +245,8 @@ def bench_lexical(sizes: list[int], sentences: list[str], questions: list[str], 
             start = time.perf_counter()
             lexical.search(question, 20)
             times.append(time.perf_counter() - start)
-        rows.append(LexicalScale(n, build_s, 1000 * p50(times)))
-        print(f"  {n:>9,} passages  BM25           build {build_s:7.1f} s  search p50 {1000 * p50(times):7.3f} ms",
+        rows.append(LexicalScale(n, build_s, 1000 * statistics.median(times)))
+        print(f"  {n:>9,} passages  BM25           build {build_s:7.1f} s  search p50 {rows[-1].search_p50_ms:7.3f} ms",
               flush=True)
     return rows
 
