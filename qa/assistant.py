@@ -17,6 +17,7 @@ from qa.normalize import normalize_answer
 from qa.passages import sentence_around, split_passages
 from qa.reader import Reader, Span
 from qa.retrieval import Hit, retrieve
+from qa.vector_store import create_store
 
 _WORDS = re.compile(r"\w", re.UNICODE)
 
@@ -59,8 +60,9 @@ class Assistant:
         """Index every readable document under `sources` into `index_dir`, replacing what was there."""
         config = config or Config()
         embedder = Embedder(config.embedder, batch_size=config.embed_batch_size)
-        settings = IndexSettings(config.passage_words, config.passage_overlap_sentences, config.vector_store)
-        empty = PassageIndex(embedder.fingerprint, settings, {}, [], embedder.encode([]))
+        vectors = embedder.encode([])
+        empty = PassageIndex(embedder.fingerprint, IndexSettings(config.passage_words, config.passage_overlap_sentences),
+                             {}, [], vectors, create_store(config.vector_store, vectors))
         assistant = cls(empty, index_dir, config, embedder)
         with lock_for(index_dir, config.lock_timeout_s):
             loaded = load_documents(sources, max_bytes=config.max_document_bytes)

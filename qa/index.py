@@ -33,25 +33,24 @@ FORMAT_VERSION = 2
 
 @dataclass
 class IndexSettings:
-    """How passages were cut and vectors indexed: recorded so that an update cuts the same way."""
+    """How passages were cut: recorded so that an update cuts the same way."""
 
     passage_words: int
     overlap_sentences: int
-    vector_store: str = "faiss"
 
 
 class PassageIndex:
     """Documents, their passages, passage vectors and the two searchable indexes over them (vector store, BM25)."""
 
     def __init__(self, fingerprint: ModelFingerprint, settings: IndexSettings, documents: dict[str, Document],
-                 passages: list[Passage], vectors: np.ndarray, store: VectorStore | None = None,
+                 passages: list[Passage], vectors: np.ndarray, store: VectorStore,
                  lexical: LexicalIndex | None = None):
         self.fingerprint = fingerprint
         self.settings = settings
         self.documents = documents
         self.passages = passages
         self.vectors = vectors
-        self.store = store or create_store(settings.vector_store, vectors)
+        self.store = store
         self.lexical = lexical or LexicalIndex([p.text for p in passages])
 
     # -- search -------------------------------------------------------------------------------------------
@@ -74,8 +73,9 @@ class PassageIndex:
         """A new index without this document; vectors are reused, never recomputed."""
         keep = [i for i, p in enumerate(self.passages) if p.doc_id != doc_id]
         documents = {k: v for k, v in self.documents.items() if k != doc_id}
-        return PassageIndex(self.fingerprint, self.settings, documents, [self.passages[i] for i in keep],
-                            self.vectors[keep])
+        vectors = self.vectors[keep]
+        return PassageIndex(self.fingerprint, self.settings, documents, [self.passages[i] for i in keep], vectors,
+                            create_store(self.store.spec, vectors))
 
     # -- persistence --------------------------------------------------------------------------------------
     def manifest(self, store_entry: dict) -> dict:
@@ -164,8 +164,7 @@ def load_index(folder: str | Path, fingerprint: ModelFingerprint) -> PassageInde
     if not (len(passages) == len(vectors) == len(store) == expected):
         raise IndexCorruptError(f"index at {folder} is inconsistent: manifest says {expected} passages, found "
                                 f"{len(passages)} passages, {len(vectors)} vectors, {len(store)} in the vector store")
-    settings = IndexSettings(manifest["passages"]["words"], manifest["passages"]["overlap_sentences"],
-                             store.spec)
+    settings = IndexSettings(manifest["passages"]["words"], manifest["passages"]["overlap_sentences"])
     return PassageIndex(fingerprint, settings, documents, passages, vectors, store, lexical)
 
 
