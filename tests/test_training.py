@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 
 import pytest
 
@@ -10,7 +12,7 @@ from conftest import ROOT
 from qa.reader import CALIBRATION_FILE, Reader
 from qa.training.features import encode_examples
 from qa.training.squad import load_squad, split_by_passage, with_negative_passages
-from qa.training.train import TrainSettings, train_reader
+from qa.training.train import TrainSettings, length_grouped_batches, train_reader
 
 DATA = ROOT / "training" / "data"
 
@@ -41,11 +43,41 @@ def test_dev_passages_are_never_trained_on(examples):
     assert split_by_passage(examples, 0.12, seed=13) == (train, dev)
 
 
-def test_negative_passages_are_unanswerable_copies(examples):
-    some = examples[:200]
+def _overlap(question: str, context: str) -> float:
+    """The share of the question's longer words (4+ letters) that the context also has."""
+    words = {w for w in re.findall(r"\w+", question.lower()) if len(w) > 3}
+    return len(words & set(re.findall(r"\w+", context.lower()))) / max(len(words), 1)
+
+
+def test_negative_passages_are_near_misses_without_the_answer(examples):
+    some = examples[:400]
     extended = with_negative_passages(some, rate=1.0, seed=1)
     negatives = extended[len(some):]
-    assert negatives and all(n.answer is None and n.id.endswith("-neg") for n in negatives)
+    originals = {e.id: e for e in some}
+    assert extended[:len(some)] == some and len(negatives) == sum(e.answer is not None for e in some)
+    for n in negatives:
+        original = originals[n.id.removesuffix("-neg")]
+        assert n.answer is None and n.answer_start is None and n.question == original.question
+        assert n.context != original.context and original.answer.lower() not in n.context.lower()
+    contexts = sorted({e.context for e in some})
+    rng = random.Random(0)
+    near = sum(_overlap(n.question, n.context) for n in negatives)
+    chance = sum(_overlap(n.question, rng.choice(contexts)) for n in negatives)
+    assert near > 2 * chance  # retrieval-like neighbours, not random passages
+
+
+def test_length_grouped_batches_cover_every_window_once_and_pad_little():
+    rng = random.Random(0)
+    lengths = [rng.randint(20, 256) for _ in range(5000)]
+    batches = length_grouped_batches(lengths, 16, random.Random(1))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= 16 for b in batches)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    shuffled = list(range(len(lengths)))
+    rng.shuffle(shuffled)
+    padded_at_random = sum(16 * max(lengths[i] for i in shuffled[j:j + 16]) for j in range(0, len(shuffled), 16))
+    assert padded < 0.7 * padded_at_random
+    assert length_grouped_batches(lengths, 16, random.Random(2)) != batches
 
 
 def test_labels_point_at_the_answer_tokens(tiny_reader, examples):

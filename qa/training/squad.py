@@ -55,16 +55,24 @@ def subset_by_passage(examples: list[QAExample], fraction: float, seed: int) -> 
     return [e for e in examples if e.context in keep]
 
 
+def similar_contexts(questions: list[str], contexts: list[str], k: int) -> list[list[str]]:
+    """For each question, the (up to) k contexts that BM25 ranks highest for it, as retrieval would."""
+    from qa.lexical import LexicalIndex
+
+    index = LexicalIndex(contexts)
+    return [[contexts[i] for i, _ in index.search(q, k)] for q in questions]
+
+
 def with_negative_passages(examples: list[QAExample], rate: float, seed: int) -> list[QAExample]:
     """Add, for a `rate` share of answerable questions, the same question over another passage as unanswerable:
-    the reader then learns to score a span low when the retrieved passage is the wrong one."""
+    the passage BM25 ranks highest for it among those not containing the answer (a random one if none), so the
+    reader learns to score spans low in the near-miss passages retrieval brings."""
     rng = random.Random(seed)
     contexts = sorted({e.context for e in examples})
+    chosen = [e for e in examples if e.answer is not None and len(contexts) > 1 and rng.random() < rate]
     negatives = []
-    for e in examples:
-        if e.answer is not None and len(contexts) > 1 and rng.random() < rate:
-            other = rng.choice(contexts)
-            while other == e.context:
-                other = rng.choice(contexts)
-            negatives.append(replace(e, id=f"{e.id}-neg", context=other, answer=None, answer_start=None))
+    for e, similar in zip(chosen, similar_contexts([e.question for e in chosen], contexts, k=6)):
+        wrong = [c for c in similar if c != e.context and e.answer.lower() not in c.lower()]
+        other = wrong[0] if wrong else rng.choice([c for c in contexts if c != e.context])
+        negatives.append(replace(e, id=f"{e.id}-neg", context=other, answer=None, answer_start=None))
     return examples + negatives

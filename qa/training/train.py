@@ -16,7 +16,8 @@ from qa.metrics import best_threshold, exact_match, f1_score
 from qa.passages import Passage
 from qa.reader import CALIBRATION_FILE, Reader
 from qa.training.features import encode_examples
-from qa.training.squad import QAExample, load_squad, split_by_passage, subset_by_passage, with_negative_passages
+from qa.training.squad import (QAExample, load_squad, similar_contexts, split_by_passage, subset_by_passage,
+                               with_negative_passages)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     negatives: float = 0.3
     dev_fraction: float = 0.12
+    dev_distractors: int = 4
     seed: int = 13
     bf16: bool = True
     curve: tuple[float, ...] = (1.0,)
@@ -59,6 +61,19 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
+    """One epoch of batches in random order, each drawn from a random pool of `pool` batches' worth of windows
+    sorted by length, so a batch pads little while every epoch still mixes its windows differently."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for i in range(0, len(order), batch_size * pool):
+        chunk = sorted(order[i:i + batch_size * pool], key=lengths.__getitem__)
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def fine_tune(settings: TrainSettings, examples: list[QAExample], out: Path, progress: bool = True) -> None:
@@ -87,12 +102,10 @@ def fine_tune(settings: TrainSettings, examples: list[QAExample], out: Path, pro
     bar = tqdm(total=total, desc=f"training on {len(examples)} questions", disable=not progress)
     step = 0
     while step < total:
-        order = list(range(len(features)))
-        rng.shuffle(order)
-        for i in range(0, len(order), settings.batch_size):
+        for batch_indices in length_grouped_batches([len(f["input_ids"]) for f in features], settings.batch_size, rng):
             if step >= total:
                 break
-            batch = tokenizer.pad([features[j] for j in order[i:i + settings.batch_size]], return_tensors="pt")
+            batch = tokenizer.pad([features[j] for j in batch_indices], return_tensors="pt")
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
                 loss = model(**batch).loss
             loss.backward()
@@ -109,13 +122,19 @@ def fine_tune(settings: TrainSettings, examples: list[QAExample], out: Path, pro
     tokenizer.save_pretrained(out)
 
 
-def evaluate_reader(reader: Reader, examples: list[QAExample], progress: bool = False) -> DevScores:
-    """Score the reader's best span per question, abstaining under the threshold that maximises F1."""
+def evaluate_reader(reader: Reader, examples: list[QAExample], distractors: int = 0,
+                    progress: bool = False) -> DevScores:
+    """Score the reader's best span per question, read over its own passage and the `distractors` other passages
+    of `examples` that BM25 ranks highest for it (as retrieval would bring them), abstaining under the threshold
+    that maximises F1."""
     from tqdm.auto import tqdm
 
+    contexts = sorted({e.context for e in examples})
+    similar = similar_contexts([e.question for e in examples], contexts, distractors + 1)
     scores, predictions = [], []
-    for e in tqdm(examples, desc="scoring dev", disable=not progress):
-        spans = reader.read(e.question, [Passage("dev", 0, len(e.context), e.context)])
+    for e, near in tqdm(list(zip(examples, similar)), desc="scoring dev", disable=not progress):
+        texts = [e.context] + [c for c in near if c != e.context][:distractors]
+        spans = reader.read(e.question, [Passage(f"dev{i}", 0, len(t), t) for i, t in enumerate(texts)])
         scores.append(spans[0].score if spans else 0.0)
         predictions.append(spans[0].text if spans else None)
     answers = [[e.answer] if e.answer is not None else [] for e in examples]
@@ -158,7 +177,8 @@ def train_reader(settings: TrainSettings, out: str | Path, command: str = "", pr
         subset = subset_by_passage(train, fraction, settings.seed)
         with tempfile.TemporaryDirectory(prefix="docqa-reader-") as scratch:
             fine_tune(settings, subset, Path(scratch), progress)
-            scores = evaluate_reader(Reader(scratch, max_length=settings.max_length, stride=settings.stride), dev)
+            reader = Reader(scratch, max_length=settings.max_length, stride=settings.stride)
+            scores = evaluate_reader(reader, dev, settings.dev_distractors, progress)
             if fraction == 1.0:
                 if out.exists():
                     shutil.rmtree(out)
