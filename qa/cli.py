@@ -199,7 +199,7 @@ passages given by --curve and scored on dev, each dev question read over its own
 --dev-distractors dev passages BM25 ranks nearest, as retrieval brings them; the one trained on all of them is
 written to --out as fp16 safetensors with its fast tokenizer, and its abstention threshold (best dev F1 over
 answerable and unanswerable questions) is stored with the recipe and scores in docqa_reader.json. Batches group
-windows of similar length. Fixed seeds; CPU is enough (about 45 minutes on 2 cores for 9,000 questions)."""
+windows of similar length. Fixed seeds; CPU is enough (about 65 minutes on 2 cores for 8,000 training questions)."""
 
 
 def build_parser() -> argparse.ArgumentParser:

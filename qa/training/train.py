@@ -209,7 +209,9 @@ def plot_curve(record: dict, path: Path) -> None:
         ax.plot(x, [c[key] for c in curve], marker="o", label=label)
     ax.set_xlabel("training questions")
     ax.set_ylabel("dev score (%)")
-    ax.set_title(f"Reader on {record['data']['dev_questions']} dev questions (unseen passages)")
+    distractors = record["settings"].get("dev_distractors", 0)
+    ax.set_title(f"Reader on {record['data']['dev_questions']} dev questions (unseen passages, "
+                 f"{distractors} distractors each)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
