@@ -100,9 +100,10 @@ def fine_tune(settings: TrainSettings, examples: list[QAExample], out: Path, pro
     rng = random.Random(settings.seed)
     model.train()
     bar = tqdm(total=total, desc=f"training on {len(examples)} questions", disable=not progress)
+    lengths = [len(f["input_ids"]) for f in features]
     step = 0
     while step < total:
-        for batch_indices in length_grouped_batches([len(f["input_ids"]) for f in features], settings.batch_size, rng):
+        for batch_indices in length_grouped_batches(lengths, settings.batch_size, rng):
             if step >= total:
                 break
             batch = tokenizer.pad([features[j] for j in batch_indices], return_tensors="pt")
