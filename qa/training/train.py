@@ -26,7 +26,7 @@ class TrainSettings:
 
     data: list[str] = field(default_factory=lambda: ["training/data"])
     base: str = field(default_factory=default_embedder)
-    epochs: float = 3.0
+    epochs: float = 1.5
     learning_rate: float = 1e-4
     batch_size: int = 16
     max_length: int = 256
