@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
 
 import pytest
 
@@ -54,11 +55,13 @@ def test_negative_passages_are_near_misses_without_the_answer(examples):
     extended = with_negative_passages(some, rate=1.0, seed=1)
     negatives = extended[len(some):]
     originals = {e.id: e for e in some}
-    assert extended[:len(some)] == some and len(negatives) == sum(e.answer is not None for e in some)
+    answerable = sum(e.answer is not None for e in some)
+    assert extended[:len(some)] == some and 0.9 * answerable <= len(negatives) <= answerable
     for n in negatives:
         original = originals[n.id.removesuffix("-neg")]
         assert n.answer is None and n.answer_start is None and n.question == original.question
-        assert n.context != original.context and original.answer.lower() not in n.context.lower()
+        assert n.context != original.context
+        assert not re.search(rf"\b{re.escape(original.answer)}\b", n.context, re.IGNORECASE), n.id
     contexts = sorted({e.context for e in some})
     rng = random.Random(0)
     near = sum(_overlap(n.question, n.context) for n in negatives)
@@ -89,7 +92,12 @@ def test_labels_point_at_the_answer_tokens(tiny_reader, examples):
     for feature in labelled:
         tokens = feature["input_ids"][feature["start_positions"]:feature["end_positions"] + 1]
         decoded = reader.tokenizer.decode(tokens).replace(" ", "")
-        assert any(decoded in e.answer.lower().replace(" ", "") for e in sample)
+        assert any(decoded in _bare(e.answer) for e in sample), decoded
+
+
+def _bare(text: str) -> str:
+    """Lower case without spaces or accents, as the uncased tokenizer decodes it ("Inês" -> "ines")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c) and c != " ")
 
 
 def test_train_reader_smoke(tmp_path, tiny_reader):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,7 +73,15 @@ def with_negative_passages(examples: list[QAExample], rate: float, seed: int) ->
     chosen = [e for e in examples if e.answer is not None and len(contexts) > 1 and rng.random() < rate]
     negatives = []
     for e, similar in zip(chosen, similar_contexts([e.question for e in chosen], contexts, k=6)):
-        wrong = [c for c in similar if c != e.context and e.answer.lower() not in c.lower()]
-        other = wrong[0] if wrong else rng.choice([c for c in contexts if c != e.context])
-        negatives.append(replace(e, id=f"{e.id}-neg", context=other, answer=None, answer_start=None))
+        lacking = [c for c in similar if c != e.context and not mentions(c, e.answer)]
+        if not lacking:
+            lacking = [rng.choice([c for c in contexts if c != e.context])]
+            if mentions(lacking[0], e.answer):
+                continue
+        negatives.append(replace(e, id=f"{e.id}-neg", context=lacking[0], answer=None, answer_start=None))
     return examples + negatives
+
+
+def mentions(context: str, answer: str) -> bool:
+    """Whether `answer` stands in `context` as whole words, ignoring case ("PA" is not in "partly")."""
+    return re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", context, re.IGNORECASE) is not None
