@@ -66,7 +66,7 @@ def similar_contexts(questions: list[str], contexts: list[str], k: int) -> list[
 
 def with_negative_passages(examples: list[QAExample], rate: float, seed: int) -> list[QAExample]:
     """Add, for a `rate` share of answerable questions, the same question over another passage as unanswerable:
-    the passage BM25 ranks highest for it among those not containing the answer (a random one if none), so the
+    the passage BM25 ranks highest for it among those not containing the answer (else a random one that lacks it too), so the
     reader learns to score spans low in the near-miss passages retrieval brings."""
     rng = random.Random(seed)
     contexts = sorted({e.context for e in examples})
@@ -74,11 +74,9 @@ def with_negative_passages(examples: list[QAExample], rate: float, seed: int) ->
     negatives = []
     for e, similar in zip(chosen, similar_contexts([e.question for e in chosen], contexts, k=6)):
         lacking = [c for c in similar if c != e.context and not mentions(c, e.answer)]
-        if not lacking:
-            lacking = [rng.choice([c for c in contexts if c != e.context])]
-            if mentions(lacking[0], e.answer):
-                continue
-        negatives.append(replace(e, id=f"{e.id}-neg", context=lacking[0], answer=None, answer_start=None))
+        other = lacking[0] if lacking else rng.choice([c for c in contexts if c != e.context])
+        if not mentions(other, e.answer):
+            negatives.append(replace(e, id=f"{e.id}-neg", context=other, answer=None, answer_start=None))
     return examples + negatives
 
 
