@@ -111,6 +111,24 @@ def test_train_reader_smoke(tmp_path, tiny_reader):
     reader = Reader(str(tmp_path / "reader"))
     assert reader.threshold == pytest.approx(record["threshold"])
     assert reader.read("What is it?", [reader_passage()]) is not None
+    assert_only_the_encoder_was_trained(tiny_reader, tmp_path / "reader")
+
+
+def assert_only_the_encoder_was_trained(base: str, trained: str) -> None:
+    """Word embeddings stay as the base has them (to fp16 rounding); the layers above them moved."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    before, after = (AutoModelForQuestionAnswering.from_pretrained(m, dtype=torch.float32) for m in (base, trained))
+
+    def words(model):
+        return model.get_input_embeddings().weight.half()
+
+    def first_layer(model):
+        return next(p for n, p in model.named_parameters() if "encoder.layer.0." in n and n.endswith("weight")).half()
+
+    assert torch.equal(words(before), words(after))
+    assert not torch.equal(first_layer(before), first_layer(after))
 
 
 def reader_passage():

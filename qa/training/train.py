@@ -38,6 +38,7 @@ class TrainSettings:
     dev_distractors: int = 4
     seed: int = 13
     bf16: bool = True
+    freeze_embeddings: bool = True
     curve: tuple[float, ...] = (1.0,)
     max_examples: int | None = None
 
@@ -76,26 +77,60 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Rand
     return batches
 
 
+def reader_model(base: str, freeze_embeddings: bool, attention_dropout: float = 0.0):
+    """`base` with a fresh QA head. Dropout on the attention weights is off by default: drawing its random mask
+    took about half of a CPU training step (eval/train_bench.py); hidden-state dropout stays. Frozen word
+    embeddings (the largest tensor) skip their gradient and optimizer update, and words unseen in training keep
+    their pre-trained place."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    model = AutoModelForQuestionAnswering.from_pretrained(base, dtype=torch.float32,
+                                                          attention_probs_dropout_prob=attention_dropout)
+    model.get_input_embeddings().weight.requires_grad_(not freeze_embeddings)
+    return model
+
+
+def reader_optimizer(model, settings: TrainSettings, fused: bool = True):
+    """AdamW over the trainable parameters, without weight decay on biases and LayerNorm weights."""
+    import torch
+
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trainable if not any(k in n for k in ("bias", "LayerNorm"))]
+    no_decay = [p for n, p in trainable if any(k in n for k in ("bias", "LayerNorm"))]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=settings.learning_rate, fused=fused)
+
+
+def train_step(model, optimizer, batch, bf16: bool) -> float:
+    """One optimisation step on a padded batch; returns its loss."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
 def fine_tune(settings: TrainSettings, examples: list[QAExample], out: Path, progress: bool = True) -> None:
     """Train `settings.base` with a fresh QA head on `examples`; write an fp16 model folder with its tokenizer."""
-    import torch
     from tqdm.auto import tqdm
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     _seed_everything(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(settings.base)
-    model = AutoModelForQuestionAnswering.from_pretrained(settings.base, dtype=torch.float32)
+    model = reader_model(settings.base, settings.freeze_embeddings)
     features = encode_examples(tokenizer, with_negative_passages(examples, settings.negatives, settings.seed),
                                settings.max_length, settings.stride)
     steps_per_epoch = math.ceil(len(features) / settings.batch_size)
     total = max(1, round(steps_per_epoch * settings.epochs))
-    decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
-    no_decay = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=settings.learning_rate)
+    optimizer = reader_optimizer(model, settings)
     schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total), total)
     rng = random.Random(settings.seed)
     model.train()
@@ -106,17 +141,12 @@ def fine_tune(settings: TrainSettings, examples: list[QAExample], out: Path, pro
         for batch_indices in length_grouped_batches(lengths, settings.batch_size, rng):
             if step >= total:
                 break
-            batch = tokenizer.pad([features[j] for j in batch_indices], return_tensors="pt")
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
-                loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            loss = train_step(model, optimizer, tokenizer.pad([features[j] for j in batch_indices],
+                                                              return_tensors="pt"), settings.bf16)
             schedule.step()
-            optimizer.zero_grad()
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss:.3f}")
     bar.close()
     model.eval()
     model.half().save_pretrained(out)
