@@ -201,8 +201,9 @@ passages given by --curve and scored on dev, each dev question read over its own
 written to --out as fp16 safetensors with its fast tokenizer, and its abstention threshold (best dev F1 over
 answerable and unanswerable questions) is stored with the recipe and scores in docqa_reader.json. Batches group
 windows of similar length; the word embeddings stay frozen and the attention weights get no dropout, which
-makes a CPU step about 2.3x faster (eval/train_bench.py). Fixed seeds; CPU is enough: about 80 minutes on 2 cores for 15,000 training questions
-(1.5 epochs), and each smaller --curve share adds its part of that (0.5 adds about 45 minutes)."""
+makes a CPU step about twice as fast (eval/train_bench.py). Fixed seeds; CPU is enough: about 47 minutes on 2
+cores for 18,400 training questions (1.5 epochs, dev scoring included), and each smaller --curve share adds its
+part of that (0.5 adds about 32 minutes)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
