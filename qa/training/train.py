@@ -79,7 +79,7 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Rand
 
 def reader_model(base: str, freeze_embeddings: bool, attention_dropout: float = 0.0):
     """`base` with a fresh QA head. Dropout on the attention weights is off by default: drawing its random mask
-    took about half of a CPU training step (eval/train_bench.py); hidden-state dropout stays. Frozen word
+    took about a third of a CPU training step (eval/train_bench.py); hidden-state dropout stays. Frozen word
     embeddings (the largest tensor) skip their gradient and optimizer update, and words unseen in training keep
     their pre-trained place."""
     import torch
