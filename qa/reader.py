@@ -2,7 +2,8 @@
 
 Each passage is cut into token windows with a stride; every candidate span is scored on its own as the
 margin of its start+end logits over the window's no-answer (CLS) logits, squashed to (0, 1), so that
-scores compare across windows, passages and documents.
+scores compare across windows, passages and documents. A span never runs across a blank line or a line break
+after the end of a sentence, into the next paragraph; lines hard-wrapped inside a sentence are read through.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from qa.passages import Passage
 from qa.tokenizer import SharedTokenizer
 
 CALIBRATION_FILE = "docqa_reader.json"
+PARAGRAPH_BREAK = re.compile(r"[.!?][\"”’)]*[ \t]*\n|\n[ \t]*\n")
 MAX_QUESTION_TOKENS = 64
 
 
@@ -32,6 +35,12 @@ class Span:
     end: int
     text: str
     score: float
+
+
+def _paragraph_numbers(text: str, char_starts: np.ndarray) -> np.ndarray:
+    """The paragraph of `text` (0-based, split at PARAGRAPH_BREAK) in which each character offset lies."""
+    breaks = np.array([m.end() for m in PARAGRAPH_BREAK.finditer(text)], dtype=np.int64)
+    return np.searchsorted(breaks, char_starts, side="right")
 
 
 def _sigmoid(x: float) -> float:
@@ -112,7 +121,8 @@ class Reader:
             passage = passages[int(windows["overflow_to_sample_mapping"][w])]
             context = np.array([s == 1 for s in windows.sequence_ids(w)])
             offsets = windows["offset_mapping"][w].numpy()
-            for s, e, margin in self._best_in_window(start_logits[w], end_logits[w], context, per_window):
+            paragraphs = _paragraph_numbers(passage.text, offsets[:, 0])
+            for s, e, margin in self._best_in_window(start_logits[w], end_logits[w], context, paragraphs, per_window):
                 start, end = passage.start + int(offsets[s][0]), passage.start + int(offsets[e][1])
                 key = (passage.doc_id, start, end)
                 span = Span(passage.doc_id, start, end, passage.text[start - passage.start:end - passage.start],
@@ -121,12 +131,15 @@ class Reader:
                     best[key] = span
         return sorted(best.values(), key=lambda s: -s.score)
 
-    def _best_in_window(self, start: np.ndarray, end: np.ndarray, context: np.ndarray, n: int):
-        """The n best (start token, end token, margin over no-answer) spans inside the context of one window."""
+    def _best_in_window(self, start: np.ndarray, end: np.ndarray, context: np.ndarray, paragraphs: np.ndarray,
+                        n: int):
+        """The n best (start token, end token, margin over no-answer) spans inside the context of one window,
+        each within one paragraph."""
         null = start[0] + end[0]
         scores = start[:, None] + end[None, :]
         length = np.arange(len(start))[None, :] - np.arange(len(start))[:, None]
-        valid = context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
+        valid = (context[:, None] & context[None, :] & (length >= 0) & (length < self.max_answer_tokens)
+                 & (paragraphs[:, None] == paragraphs[None, :]))
         scores = np.where(valid, scores, -np.inf)
         flat = np.argpartition(-scores, min(n, scores.size - 1), axis=None)[:n]
         return [(int(i // len(start)), int(i % len(start)), float(scores.flat[i] - null))

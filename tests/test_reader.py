@@ -60,6 +60,19 @@ def test_scores_do_not_depend_on_the_other_passages(reader):
         assert scores[(span.start, span.end)] == pytest.approx(span.score, abs=1e-5)
 
 
+def test_spans_never_run_into_the_next_paragraph(reader):
+    text = "Harbour reopens\n\nWick port reopened.\nRepairs cost 4 million.\n\nShips\n\nreturned.\n" * 3
+    spans = reader.read("When did the port reopen?", [passage_of(text)])
+    assert spans
+    assert not [s.text for s in spans if "\n\n" in s.text or ".\n" in s.text]
+
+
+def test_spans_read_through_lines_wrapped_inside_a_sentence(reader):
+    text = "The port of\nWick reopened\non Monday after\nrepairs costing\nfour million\npounds in all.\n" * 2
+    spans = reader.read("When did the port reopen?", [passage_of(text)])
+    assert [s.text for s in spans if "\n" in s.text]
+
+
 def test_very_long_questions_still_leave_room_for_the_passage(reader):
     spans = reader.read("lighthouse " * 200 + "?", [passage_of(TEXT)])
     assert all(TEXT[s.start:s.end] == s.text for s in spans)
