@@ -9,6 +9,7 @@ candidate and its score are known), retrieves it with each retriever, and scores
 - citations: whether the answer's citation overlaps the gold span in the gold document (or quotes an
   acceptable answer, in whichever document);
 - retrieval: recall@1/5/10 and MRR of the gold passage for the dense, BM25 and fused rankings;
+- the answer funnel: where answerable questions lose F1, from the passages read to the answer given;
 - latency of `Assistant.ask`, p50 and p95;
 - a baseline, "answer = the sentence of the top passage with most question words", scored the same way.
 
@@ -137,6 +138,7 @@ class QuestionResult:
     exact_match: float
     f1: float
     f1_if_answered: float
+    f1_best_candidate: float  # the best F1 among the reader's candidates (its answer and alternatives)
     citations: list[CitedSpan]
     citation_correct: bool | None  # first citation; None when not an answered answerable question
     citation_correct_any: bool | None
@@ -196,6 +198,20 @@ class ThresholdCurve:
 
 
 @dataclass(frozen=True)
+class AnswerFunnel:
+    """Where the answerable questions lose F1, stage by stage (percent): the gold passage is among those the
+    reader reads; the best of the reader's `candidates` candidates; its first candidate, answering everything;
+    and the answer at the configured threshold (HasAns F1). A drop between two stages is the loss of the later
+    one: retrieval, then the reader's choice among its candidates, then abstention."""
+
+    gold_passage_read: float
+    best_candidate_f1: float
+    first_candidate_f1: float
+    answered_f1: float
+    candidates: int
+
+
+@dataclass(frozen=True)
 class LatencyStats:
     """Wall-clock seconds of one `Assistant.ask` call."""
 
@@ -214,6 +230,7 @@ class Overall:
     baseline: AnswerMetrics
     retrieval: dict[str, RetrievalMetrics]
     threshold: ThresholdCurve
+    funnel: AnswerFunnel
     latency: LatencyStats
 
 
@@ -325,6 +342,17 @@ def threshold_curve(scores: list[float], f1_if_answered: list[float], answerable
                           [p[0] for p in points], [p[1] for p in points], [p[2] for p in points])
 
 
+def answer_funnel(results: list[QuestionResult], usable: set[str], candidates: int) -> AnswerFunnel:
+    """The answer funnel over the answerable questions; the retrieval stage over those whose gold span is known."""
+    answerable = [r for r in results if r.answerable]
+    return AnswerFunnel(
+        gold_passage_read=_percent([float(any(p.gold for p in r.passages)) for r in answerable if r.id in usable]),
+        best_candidate_f1=_percent([r.f1_best_candidate for r in answerable]),
+        first_candidate_f1=_percent([r.f1_if_answered for r in answerable]),
+        answered_f1=_percent([r.f1 for r in answerable]),
+        candidates=candidates)
+
+
 def latency_stats(latencies: list[float]) -> LatencyStats:
     if not latencies:
         return LatencyStats(0.0, 0.0, 0.0, 0.0)
@@ -357,7 +385,8 @@ def _evaluate_one(assistant, item: GoldItem, threshold: float) -> QuestionResult
     started = time.perf_counter()
     answer = assistant.ask(item.question, threshold=0.0)
     latency = time.perf_counter() - started
-    best = answer if not answer.abstained else (answer.alternatives[0] if answer.alternatives else None)
+    offered = ([] if answer.abstained else [answer]) + answer.alternatives
+    best = offered[0] if offered else None
     candidate = best.text if best is not None else None
     score = float(best.score) if best is not None else 0.0
     prediction = candidate if candidate is not None and score >= threshold else None
@@ -381,7 +410,9 @@ def _evaluate_one(assistant, item: GoldItem, threshold: float) -> QuestionResult
         id=item.id, question=item.question, answers=list(item.answers), doc_id=item.doc_id,
         answer_start=item.answer_start, answerable=item.answerable, candidate=candidate, score=score,
         prediction=prediction, exact_match=exact_match(prediction, item.answers), f1=f1_score(prediction, item.answers),
-        f1_if_answered=f1_score(candidate, item.answers), citations=cited,
+        f1_if_answered=f1_score(candidate, item.answers),
+        f1_best_candidate=max((f1_score(a.text, item.answers) for a in offered), default=f1_score(None, item.answers)),
+        citations=cited,
         citation_correct=right[0] if right else None, citation_correct_any=any(right) if right else None,
         ranks=ranks, latency_s=latency, baseline_prediction=base,
         baseline_exact_match=exact_match(base, item.answers), baseline_f1=f1_score(base, item.answers),
@@ -421,8 +452,9 @@ def evaluate(assistant, gold: str | Path | Iterable[Mapping[str, Any] | GoldItem
     retrieval = {mode: retrieval_metrics([r.ranks[mode] for r in results if r.id in usable]) for mode in RETRIEVERS}
     curve = threshold_curve([r.score for r in results], [r.f1_if_answered for r in results],
                             [r.answerable for r in results], threshold, source)
+    funnel = answer_funnel(results, usable, 1 + assistant.config.alternatives)
     overall = Overall(len(items), sum(i.answerable for i in items), sum(not i.answerable for i in items), reader,
-                      baseline, retrieval, curve, latency_stats([r.latency_s for r in results]))
+                      baseline, retrieval, curve, funnel, latency_stats([r.latency_s for r in results]))
     config = assistant.config
     meta = {
         "version": REPORT_VERSION,

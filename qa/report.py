@@ -10,7 +10,8 @@ from typing import Any
 from qa.errors import InputError
 from qa.evaluation import RECALL_AT, RETRIEVERS, EvalReport, QuestionResult, RetrievedPassage
 
-PLOTS = {"recall": "recall_at_k.png", "threshold": "f1_vs_threshold.png", "latency": "latency.png"}
+PLOTS = {"recall": "recall_at_k.png", "threshold": "f1_vs_threshold.png", "funnel": "answer_funnel.png",
+         "latency": "latency.png"}
 WORST = 10
 PASSAGES_SHOWN = 3
 TRIM = 280
@@ -31,7 +32,7 @@ def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
 
 
 def write_plots(report: EvalReport, out: Path) -> dict[str, Path]:
-    """Recall@k per retriever, F1 against the abstention threshold, and the latency histogram."""
+    """Recall@k per retriever, F1 against the abstention threshold, the answer funnel and the latency histogram."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,6 +83,19 @@ def write_plots(report: EvalReport, out: Path) -> dict[str, Path]:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=9, frameon=False)
         fig.tight_layout()
         fig.savefig(paths["threshold"], dpi=120, bbox_inches="tight")
+        plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(7, 3.4))
+        stages = funnel_stages(report)
+        bars = ax.barh(range(len(stages)), [v for _, v in stages], color=["tab:gray"] + ["tab:blue"] * (len(stages) - 1))
+        ax.bar_label(bars, fmt="%.1f", padding=3, fontsize=9)
+        ax.set_yticks(range(len(stages)), [name for name, _ in stages], fontsize=9)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 110)
+        ax.set_xlabel("% of answerable questions (first bar) / their F1 (the others)")
+        ax.set_title(f"Where the {o.answerable} answerable questions lose F1")
+        fig.tight_layout()
+        fig.savefig(paths["funnel"], dpi=120, bbox_inches="tight")
         plt.close(fig)
 
         ms = [1000 * q.latency_s for q in report.questions]
@@ -142,6 +156,15 @@ def headline(report: EvalReport) -> list[tuple[str, str, str]]:
     return rows
 
 
+def funnel_stages(report: EvalReport) -> list[tuple[str, float]]:
+    """(stage, value) of the answer funnel, in order: retrieval, the reader's candidates, its choice, abstention."""
+    f, m = report.overall.funnel, report.meta
+    return [(f"gold passage among the {m['top_k']} read", f.gold_passage_read),
+            (f"best of the reader's {f.candidates} candidates", f.best_candidate_f1),
+            ("reader's first candidate (never abstains)", f.first_candidate_f1),
+            (f"answer at threshold {m['threshold']:.3f}", f.answered_f1)]
+
+
 def worst_failures(report: EvalReport, n: int = WORST) -> list[QuestionResult]:
     """The n worst questions: lowest F1 first; among equals, confident wrong answers before abstentions."""
     failed = [q for q in report.questions if q.exact_match < 1.0]
@@ -149,7 +172,7 @@ def worst_failures(report: EvalReport, n: int = WORST) -> list[QuestionResult]:
 
 
 def render_markdown(report: EvalReport) -> str:
-    """The readable report: headline table, threshold section, plots, rules, and the worst failures."""
+    """The readable report: headline table, threshold and funnel sections, plots, rules, and the worst failures."""
     o, m, t = report.overall, report.meta, report.overall.threshold
     lines = ["# docqa evaluation",
              "",
@@ -170,9 +193,18 @@ def render_markdown(report: EvalReport) -> str:
               f"- Best threshold on this gold set: **{t.best:.3f}**; F1 there **{t.f1_at_best:.1f}** "
               "(tuned on the evaluation data itself, so an optimistic figure: a calibration check, not a score).",
               f"- No abstention at all (threshold 0): F1 {t.f1[0]:.1f}.", "",
-              "## Plots", "",
+              "## Answer funnel", "",
+              "Where the answerable questions lose F1. Each F1 stage bounds the ones after it, so the drop to a stage is "
+              "what it costs: the reader's choice among its candidates, then abstention. The first stage is the share "
+              "of questions whose gold passage the reader is given; it is not a strict bound, since an answer may "
+              "also stand in another passage.", "",
+              "| Stage | Answerable questions |", "| --- | --- |"]
+    stages = funnel_stages(report)
+    lines += [f"| {name} | {value:.1f} {'% retrieved' if n == 0 else 'F1'} |" for n, (name, value) in enumerate(stages)]
+    lines += ["", "## Plots", "",
               f"![Recall@k per retriever]({PLOTS['recall']})", "",
               f"![F1 against the abstention threshold]({PLOTS['threshold']})", "",
+              f"![Answer funnel]({PLOTS['funnel']})", "",
               f"![Latency histogram]({PLOTS['latency']})", "",
               "## How it is scored", "",
               "- **EM / F1**: SQuAD normalisation (lower case, no punctuation, no articles a/an/the, single spaces), "

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from qa.errors import InputError
-from qa.evaluation import (CitedSpan, EvalReport, GoldItem, answer_metrics, baseline_sentence, citation_correct,
-                           evaluate, gold_passages, load_gold, retrieval_metrics, threshold_curve)
+from qa.evaluation import (AnswerFunnel, CitedSpan, EvalReport, GoldItem, QuestionResult, RetrievedPassage,
+                           answer_funnel, answer_metrics, baseline_sentence, citation_correct, evaluate, gold_passages,
+                           load_gold, retrieval_metrics, threshold_curve)
 from qa.metrics import best_threshold, exact_match, f1_score
 from qa.normalize import normalize_answer
 from qa.passages import Passage
@@ -200,6 +201,40 @@ def test_evaluation_structure(evaluated, seed_assistant):
     assert len(o.threshold.thresholds) == len(o.threshold.f1) == len(o.threshold.no_ans_accuracy)
 
 
+def test_answer_funnel_follows_each_question_from_passages_to_answer(evaluated, seed_assistant, gold):
+    report, _ = evaluated
+    answerable = [q for q in report.questions if q.answerable]
+    for q in answerable:
+        answer = seed_assistant.ask(q.question, threshold=0.0)
+        offered = [answer] + answer.alternatives
+        assert len(offered) <= 1 + seed_assistant.config.alternatives
+        assert q.f1_best_candidate == max(f1_score(a.text, q.answers) for a in offered)
+        assert q.f1_best_candidate >= q.f1_if_answered >= q.f1
+    f = report.overall.funnel
+    assert f.candidates == 1 + seed_assistant.config.alternatives
+    assert f.gold_passage_read == pytest.approx(100 * sum(any(p.gold for p in q.passages) for q in answerable) / 4)
+    assert f.best_candidate_f1 == pytest.approx(100 * sum(q.f1_best_candidate for q in answerable) / 4)
+    assert f.first_candidate_f1 == pytest.approx(report.overall.threshold.has_ans_f1[0])
+    assert f.answered_f1 == pytest.approx(report.overall.reader.has_ans_f1)
+    assert f.best_candidate_f1 >= f.first_candidate_f1 >= f.answered_f1
+
+
+def test_answer_funnel_hand_computed():
+    def result(qid: str, answerable: bool, best: float, first: float, final: float, gold_read: bool):
+        return QuestionResult(
+            id=qid, question="?", answers=["a"] if answerable else [], doc_id=None, answer_start=None,
+            answerable=answerable, candidate=None, score=0.0, prediction=None, exact_match=0.0, f1=final,
+            f1_if_answered=first, f1_best_candidate=best, citations=[], citation_correct=None,
+            citation_correct_any=None, ranks={}, latency_s=0.0, baseline_prediction=None, baseline_exact_match=0.0,
+            baseline_f1=0.0, baseline_citation_correct=None, passages=[RetrievedPassage("d", 0, 1, "a", gold_read)])
+
+    results = [result("1", True, 1.0, 0.5, 0.0, True), result("2", True, 0.5, 0.5, 0.5, False),
+               result("3", False, 0.0, 0.0, 1.0, False), result("4", True, 0.0, 0.0, 0.0, True)]
+    # the unanswerable question counts nowhere; question 4 has no known gold span, so no retrieval stage
+    assert answer_funnel(results, usable={"1", "2"}, candidates=4) == AnswerFunnel(
+        gold_passage_read=50.0, best_candidate_f1=50.0, first_candidate_f1=100 / 3, answered_f1=50 / 3, candidates=4)
+
+
 def test_retrieval_ranks_are_those_of_the_retrievers(evaluated, seed_assistant, gold):
     report, _ = evaluated
     for q, g in zip(report.questions, gold):
@@ -247,7 +282,8 @@ def test_artefacts_exist_and_parse(evaluated):
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert markdown == render_markdown(report)
     for needle in ("| Exact match |", "Baseline", "HasAns F1", "NoAns accuracy", "Citation accuracy", "recall@1/5/10",
-                   "Latency p50 / p95", "## Abstention threshold", "worst failures", "How it is scored"):
+                   "Latency p50 / p95", "## Abstention threshold", "## Answer funnel", "worst failures",
+                   "How it is scored"):
         assert needle in markdown
     for name, file in PLOTS.items():
         assert f"]({file})" in markdown
